@@ -1,0 +1,76 @@
+#include "common/csv.h"
+
+#include <gtest/gtest.h>
+
+#include <dirent.h>
+
+#include <string>
+#include <vector>
+
+namespace accel {
+
+TEST(CsvTest, ParsesTheSharedLayout) {
+  std::vector<Sample> s;
+  ASSERT_TRUE(ParseSampleCsv("t_ns,x_g,y_g,z_g\r\n1,0.5,-0.25,1e-3\n2,0,0,0", "t.csv", &s).ok());
+  ASSERT_EQ(s.size(), 2u);
+  EXPECT_EQ(s[0].t_ns, 1);
+  EXPECT_EQ(s[0].x, 0.5);
+  EXPECT_EQ(s[0].y, -0.25);
+  EXPECT_EQ(s[0].z, 0.001);
+  EXPECT_EQ(s[1].t_ns, 2);
+}
+
+TEST(CsvTest, ErrorsNameLineColumnAndExpectation) {
+  std::vector<Sample> s;
+  Status st = ParseSampleCsv("t_ns,x_g,y_g,z_g\n1,0,0,0\n2,0,abc,0\n", "walk.csv", &s);
+  EXPECT_EQ(st.message(),
+            "walk.csv:3: column 3 (y_g): expected a finite decimal number in g, got 'abc'");
+  st = ParseSampleCsv("t_ns,x_g,y_g,z_g\n1.5,0,0,0\n", "a.csv", &s);
+  EXPECT_EQ(st.message(), "a.csv:2: column 1 (t_ns): expected integer nanoseconds, got '1.5'");
+  st = ParseSampleCsv("t_ns,x_g,y_g,z_g\n1,0,0\n", "a.csv", &s);
+  EXPECT_EQ(st.message(), "a.csv:2: column 3 (y_g): expected 4 comma-separated fields, found 3");
+  st = ParseSampleCsv("t_ns,x_g,y_g,z_g\n1,0,0,0,9\n", "a.csv", &s);
+  EXPECT_EQ(st.message(), "a.csv:2: column 4 (z_g): expected end of line after 4 fields, found ','");
+  st = ParseSampleCsv("time,x,y,z\n", "a.csv", &s);
+  EXPECT_EQ(st.message(), "a.csv:1: expected the header 't_ns,x_g,y_g,z_g', got 'time,x,y,z'");
+  st = ParseSampleCsv("", "a.csv", &s);
+  EXPECT_TRUE(st.IsInvalidArgument());
+  st = ParseSampleCsv("t_ns,x_g,y_g,z_g\n99999999999999999999,0,0,0\n", "a.csv", &s);
+  EXPECT_NE(st.message().find("out of the int64 range"), std::string::npos);
+  st = ParseSampleCsv("t_ns,x_g,y_g,z_g\n1,0,0,nan\n", "a.csv", &s);
+  EXPECT_NE(st.message().find("column 4 (z_g)"), std::string::npos);
+}
+
+TEST(CsvTest, WriterRoundTripsEveryDoubleExactly) {
+  std::vector<Sample> in = {{1657533977810000000, 0.03907584637382367, -0.36047467398544913, 1.0},
+                            {-5, 1.0 / 16384 * 12345, -2.7, 0.0}};
+  std::vector<Sample> out;
+  ASSERT_TRUE(ParseSampleCsv(FormatSampleCsv(in), "rt", &out).ok());
+  ASSERT_EQ(out.size(), in.size());
+  for (size_t i = 0; i < in.size(); ++i) {
+    EXPECT_EQ(out[i].t_ns, in[i].t_ns);
+    EXPECT_EQ(out[i].x, in[i].x);
+    EXPECT_EQ(out[i].y, in[i].y);
+    EXPECT_EQ(out[i].z, in[i].z);
+  }
+}
+
+TEST(CsvTest, ReadsEveryRealDataFile) {
+  std::string dir = std::string(ACCEL_SOURCE_DIR) + "/tests/data";
+  DIR* d = opendir(dir.c_str());
+  ASSERT_NE(d, nullptr);
+  int files = 0;
+  while (dirent* e = readdir(d)) {
+    std::string name = e->d_name;
+    if (name.size() < 4 || name.substr(name.size() - 4) != ".csv") continue;
+    std::vector<Sample> s;
+    Status st = ReadSampleCsvFile(dir + "/" + name, &s);
+    ASSERT_TRUE(st.ok()) << st.ToString();
+    EXPECT_GT(s.size(), 900u) << name;
+    ++files;
+  }
+  closedir(d);
+  EXPECT_GE(files, 5);
+}
+
+}  // namespace accel
