@@ -1,0 +1,45 @@
+// FileRecorder: replays captured recordings (CSV `t_ns,x_g,y_g,z_g` or our own
+// batch files) as if a sensor had recorded them, either as fast as possible or
+// paced in real time (optionally sped up). Files are concatenated in the order
+// given; sample ids count from 1 across all of them.
+#ifndef ACCEL_WATCH_AGENT_FILE_RECORDER_H_
+#define ACCEL_WATCH_AGENT_FILE_RECORDER_H_
+
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "common/clock.h"
+#include "watch-agent/sensor_recorder.h"
+
+namespace accel {
+
+struct FileRecorderOptions {
+  std::vector<std::string> paths;
+  // 0 = as fast as possible; 1 = real time; 10 = ten times faster than real time.
+  double pace = 0;
+};
+
+class FileRecorder : public SensorRecorder {
+ public:
+  // Loads every file; a missing or malformed file is an error naming it.
+  static Result<std::unique_ptr<FileRecorder>> Open(const FileRecorderOptions& options,
+                                                   Clock* clock);
+  Status Fetch(uint64_t cursor, size_t max, FetchResult* out) override;
+  std::string Describe() const override;
+  const std::vector<Sample>& samples() const { return samples_; }
+
+  // Loads one file by its content: batch files start with the batch magic,
+  // anything else is parsed as CSV.
+  static Status LoadFile(const std::string& path, std::vector<Sample>* out);
+
+ private:
+  FileRecorderOptions opt_;
+  Clock* clock_ = nullptr;
+  int64_t origin_mono_ns_ = 0;
+  std::vector<Sample> samples_;
+};
+
+}  // namespace accel
+
+#endif  // ACCEL_WATCH_AGENT_FILE_RECORDER_H_
