@@ -1,0 +1,197 @@
+// RelayStore: the phone relay's durable buffer, one SQLite database.
+//
+// It holds every batch the link delivered until DynamoDB has acknowledged the
+// per-second rows built from it:
+//   batches        dedupe ledger: (device, seq) -> CRC-32C of the batch file
+//   quarantine     batches that were rejected: reason, raw bytes, time
+//   devices        newest sample time per device (the completion rule)
+//   pending        one row per (device, second): the sample block, resolution,
+//                  count, contributing seqs, a per-row version counter
+//   uploaded       (device, second) -> seqs and count DynamoDB acknowledged,
+//                  kept for a retention horizon (late samples take the merge path)
+//   rejected_rows  rows DynamoDB refused with a validation error, with its message
+//
+// Thread-safe: one connection behind a mutex. The link server calls Ingest()
+// from its threads while the uploader leases and acknowledges rows.
+#ifndef ACCEL_PHONE_RELAY_RELAY_STORE_H_
+#define ACCEL_PHONE_RELAY_RELAY_STORE_H_
+
+#include <cstdint>
+#include <memory>
+#include <mutex>
+#include <set>
+#include <string>
+#include <string_view>
+#include <utility>
+#include <vector>
+
+#include "common/clock.h"
+#include "common/sample.h"
+#include "common/status.h"
+
+struct sqlite3;
+
+namespace accel {
+namespace relay {
+
+struct RelayStoreOptions {
+  std::string path;  // the database file; its directory must exist
+  // Refuse new batches while the database uses more than this (invariant 6).
+  uint64_t size_budget_bytes = uint64_t{1} << 30;
+  // A second is complete after its row has not changed for this long, even
+  // when no later sample of its device has arrived.
+  int64_t flush_timeout_ns = 2 * int64_t{1000000000};
+  // How long the record of an uploaded (device, second) is kept; a late sample
+  // for a second older than this always takes the merge path.
+  int64_t uploaded_retention_ns = 7 * 24 * 3600 * int64_t{1000000000};
+  int busy_timeout_ms = 10000;
+  Clock* clock = nullptr;  // nullptr: Clock::Real()
+};
+
+// What happened to one offered batch. Mirrors link::Outcome.
+enum class IngestOutcome { kCommitted, kDuplicate, kRejected, kRefusedFull };
+const char* IngestOutcomeName(IngestOutcome o);
+
+struct IngestResult {
+  IngestOutcome outcome = IngestOutcome::kCommitted;
+  std::string reason;  // for kRejected / kRefusedFull
+  uint32_t samples = 0;
+  uint32_t rows_touched = 0;
+};
+
+// One row ready to go to DynamoDB, as leased to the uploader.
+struct PendingRow {
+  std::string device_id;
+  int64_t second = 0;
+  double resolution_g = Resolution::kDefaultStepG;
+  uint32_t count = 0;
+  std::string block;           // the codec's sample block (base = second)
+  std::string origin;          // per-sample index into `seqs` (see second_rows.h)
+  std::vector<uint64_t> seqs;  // contributing batch seqs, in arrival order
+  int64_t version = 0;         // per-row counter; the ack deletes only this version
+  // True when the row must take the merge path (GetItem + conditional PutItem):
+  // its second was uploaded before, the row was partly uploaded, or the second
+  // is older than the retention horizon of the `uploaded` table.
+  bool needs_merge = false;
+};
+
+// A snapshot for `status` and the metrics endpoint.
+struct StoreStatus {
+  int64_t pending_rows = 0;
+  int64_t complete_rows = 0;
+  int64_t leased_rows = 0;
+  int64_t oldest_unsent_t_ns = -1;  // first sample of the oldest pending row; -1 if none
+  uint64_t bytes_buffered = 0;      // database pages in use
+  uint64_t size_budget_bytes = 0;
+  bool refusing_full = false;
+  int64_t batches_committed = 0;
+  int64_t batches_duplicate = 0;
+  int64_t rows_uploaded = 0;
+  int64_t rows_failed = 0;  // upload attempts that failed (retried later)
+  int64_t quarantined_batches = 0;
+  int64_t quarantined_rows = 0;
+  std::string last_error;
+};
+
+class RelayStore {
+ public:
+  // Opens (creating and migrating as needed) the database at options.path.
+  static Result<std::unique_ptr<RelayStore>> Open(const RelayStoreOptions& options);
+  ~RelayStore();
+  RelayStore(const RelayStore&) = delete;
+  RelayStore& operator=(const RelayStore&) = delete;
+
+  // Early refusal before the transfer of `size` bytes starts: kRefusedFull
+  // when over budget, kDuplicate when (device, seq) is already stored,
+  // otherwise kCommitted meaning "go ahead".
+  Result<IngestResult> PreCheck(const std::string& device_id, uint64_t sequence, uint64_t size);
+
+  // Stores one batch file in ONE transaction. Returns only after the commit is
+  // durable. A non-OK Status (I/O error, disk full) means nothing was stored and
+  // nothing may be acknowledged.
+  Result<IngestResult> Ingest(const std::string& device_id, uint64_t sequence,
+                              std::string_view bytes);
+
+  // Leases up to `max_rows` complete rows, oldest second first, that are not
+  // leased already. Leases live in memory only: after a restart every pending
+  // row is offered again (uploads are idempotent, see docs/dynamodb-row.md).
+  // With `include_incomplete`, rows that are not complete yet are leased too
+  // (shutdown drain, tests).
+  Status LeaseRows(size_t max_rows, std::vector<PendingRow>* out, bool include_incomplete = false);
+  // Gives a lease back without change (upload failed; try again later).
+  void ReleaseLease(const PendingRow& row, const std::string& error);
+
+  // DynamoDB acknowledged `row` as a full item holding the seqs
+  // `item_seqs` (the row's own seqs, or for the merge path the union) and
+  // `item_count` samples. One transaction: deletes the pending row if its
+  // version is unchanged, else marks it partly uploaded; records the upload.
+  Status AckUploaded(const PendingRow& row, const std::vector<uint64_t>& item_seqs,
+                     uint32_t item_count);
+  // DynamoDB refused `row` for good (validation error): the row moves to
+  // rejected_rows with `message`, so it never blocks the rows behind it.
+  Status QuarantineRow(const PendingRow& row, const std::string& message);
+
+  // Drops `uploaded` records older than the retention horizon.
+  Status PruneUploaded();
+
+  Result<StoreStatus> GetStatus();
+  // Records an error for `status` (e.g. from the uploader).
+  void NoteError(const std::string& error);
+
+  // Diagnostics and tests: every pending row (decoded fields, unleased too).
+  Status ListPendingRows(std::vector<PendingRow>* out);
+  // (device, second, seqs, count) of the uploaded table.
+  struct UploadedRecord {
+    std::string device_id;
+    int64_t second = 0;
+    std::vector<uint64_t> seqs;
+    uint32_t count = 0;
+  };
+  Status ListUploaded(std::vector<UploadedRecord>* out);
+  struct QuarantinedBatch {
+    std::string device_id;
+    uint64_t sequence = 0;
+    std::string reason;
+    std::string raw;
+    int64_t received_ns = 0;
+  };
+  Status ListQuarantine(std::vector<QuarantinedBatch>* out);
+  struct RejectedRow {
+    std::string device_id;
+    int64_t second = 0;
+    std::string message;
+    uint32_t count = 0;
+  };
+  Status ListRejectedRows(std::vector<RejectedRow>* out);
+
+  const std::string& path() const { return options_.path; }
+
+ private:
+  class Stmt;
+  explicit RelayStore(const RelayStoreOptions& options);
+  Status Init();
+  Status Migrate();
+  Status Exec(const char* sql);
+  Status SqlError(const char* what, int rc) const;
+  Result<uint64_t> UsedBytesLocked();
+  Result<IngestResult> IngestLocked(const std::string& device_id, uint64_t sequence,
+                                    std::string_view bytes);
+  Status QuarantineBatchLocked(const std::string& device_id, uint64_t sequence, uint32_t crc,
+                               const std::string& reason, std::string_view bytes);
+  Status RollbackLocked();
+  Status BumpCounterLocked(const char* name, int64_t by);
+  int64_t NowNanos() const;
+
+  RelayStoreOptions options_;
+  std::mutex mu_;
+  sqlite3* db_ = nullptr;
+  std::vector<std::unique_ptr<Stmt>> stmts_;  // prepared once, reused
+  std::set<std::pair<std::string, int64_t>> leased_;
+  std::string last_error_;
+  bool refusing_full_ = false;
+};
+
+}  // namespace relay
+}  // namespace accel
+
+#endif  // ACCEL_PHONE_RELAY_RELAY_STORE_H_
