@@ -4,6 +4,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <poll.h>
 #include <sys/socket.h>
 #include <unistd.h>
@@ -83,11 +84,11 @@ class Server::Session {
 };
 
 void Server::Session::Reject(ErrorCode code, const Status& why) {
-  LogWarn("link: " + tag_ + ": closing: " + why.ToString());
   {
     std::lock_guard<std::mutex> l(s_->mu_);
-    ++s_->stats_.protocol_errors;
+    ++s_->stats_.protocol_errors;  // before the log line, which tests wait for
   }
+  LogWarn("link: " + tag_ + ": closing: " + why.ToString());
   ErrorMsg e{code, why.message()};
   // Best effort, short: the peer may be the problem.
   conn_->WriteFrame(MsgType::kError, EncodeError(e), DeadlineAfterMs(1000));
@@ -160,9 +161,11 @@ void Server::Session::Run(Conn* c, int64_t hello_deadline) {
   if (st.IsCorruption() || st.IsPermissionDenied() || st.IsResourceExhausted()) {
     Reject(error_code_, st);
   } else if (st.message().find("truncated") != std::string::npos) {
+    {
+      std::lock_guard<std::mutex> l(s_->mu_);
+      ++s_->stats_.protocol_errors;
+    }
     LogWarn("link: " + tag_ + ": closing: " + st.ToString());
-    std::lock_guard<std::mutex> l(s_->mu_);
-    ++s_->stats_.protocol_errors;
   } else if (st.IsUnavailable() && st.message().find("peer closed") != std::string::npos) {
     LogInfo("link: " + tag_ + ": disconnected (" + st.message() + ")");
   } else if (s_->stopping_) {
@@ -252,12 +255,15 @@ Status Server::Session::HandleOffer(const Frame& f) {
       return Status::Corruption(what + ": DATA chunk of " + std::to_string(chunk.size()) +
                                 " bytes at offset " + std::to_string(h.offset) +
                                 " does not fit the offered size " + std::to_string(offer.size));
+    // Spool what a cut could strand; the final chunk completes the file in
+    // memory, so a batch that arrives in one frame never touches the disk here.
     Status w;
-    if (!file) {
+    const bool last = have.size() + chunk.size() == offer.size;
+    if (!file && !last) {
       w = env->CreateDirs(dir, 0700);
       if (w.ok()) w = env->NewWritableFile(path, &file, 0600);
     }
-    if (w.ok()) w = file->Append(chunk);
+    if (w.ok() && !last) w = file->Append(chunk);
     if (!w.ok()) {
       error_code_ = ErrorCode::kInternal;
       return Status::IOError(what + ": spool: " + w.ToString());
@@ -285,7 +291,10 @@ Status Server::Session::HandleOffer(const Frame& f) {
     if (alive.ok()) alive = Send(MsgType::kKeepalive, "");
   }
   TransferResult result = fut.get();
-  env->RemoveFile(path);  // NotFound when it all came in one go without a spool file: fine
+  if (file) {
+    file.reset();
+    env->RemoveFile(path);
+  }
   LogInfo("link: " + tag_ + ": " + what + ": " + OutcomeName(result.outcome) + " (" +
           std::to_string(offer.size) + " bytes" +
           (resumed_at > 0 ? ", resumed at " + std::to_string(resumed_at) : "") + ")" +
@@ -381,6 +390,8 @@ void Server::AcceptLoop() {
       ::close(fd);
       continue;
     }
+    int one = 1;  // small frames (RESUME, RESULT) must not wait for Nagle
+    ::setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);  // fails harmlessly on unix
     conns_.emplace_back();
     Conn* c = &conns_.back();
     c->id = next_conn_id_++;
@@ -407,9 +418,11 @@ void Server::Serve(Conn* c) {
     Result<std::unique_ptr<TlsConn>> tls =
         TlsConn::ServerHandshake(tls_fd, opts_.psk_for_device, deadline);
     if (!tls.ok()) {
+      {
+        std::lock_guard<std::mutex> l(mu_);
+        ++stats_.handshake_failures;
+      }
       if (!stopping_) LogWarn("link: " + tag + ": handshake failed: " + tls.status().ToString());
-      std::lock_guard<std::mutex> l(mu_);
-      ++stats_.handshake_failures;
     } else {
       tag += " device " + (*tls)->identity();
       Session session(this, std::move(tls).value(), tag);
