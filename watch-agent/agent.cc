@@ -23,17 +23,6 @@ namespace accel {
 //  I6. When the outbox is full the dequeue thread stops fetching; the
 //      recorder keeps the samples. Nothing is dropped to make room.
 
-namespace {
-const char* OutcomeName(link::Outcome o) {
-  switch (o) {
-    case link::Outcome::kCommitted: return "committed";
-    case link::Outcome::kDuplicate: return "duplicate";
-    case link::Outcome::kRejected: return "rejected";
-    case link::Outcome::kRefusedFull: return "refused (relay full)";
-  }
-  return "?";
-}
-}  // namespace
 
 Agent::Agent(AgentOptions options, SensorRecorder* recorder, Env* env, Clock* clock)
     : opt_(std::move(options)),
@@ -299,7 +288,7 @@ void Agent::TransferLoop() {
         failed = true;
         break;
       }
-      LogDebug("batch " + std::to_string(e.sequence) + " " + OutcomeName(o));
+      LogDebug("batch " + std::to_string(e.sequence) + " " + link::OutcomeName(o));
       cv_.notify_all();
     }
     if (failed) {

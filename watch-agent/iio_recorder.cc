@@ -23,7 +23,7 @@ Status ReadSysfs(const std::string& path, std::string* out) {
 }
 
 Status WriteSysfs(const std::string& path, const std::string& value) {
-  int fd = ::open(path.c_str(), O_WRONLY | O_CLOEXEC);
+  int fd = ::open(path.c_str(), O_WRONLY | O_TRUNC | O_CLOEXEC);  // like `echo 1 > attr`
   if (fd < 0) return Status::FromErrno("open " + path, errno);
   ssize_t n = ::write(fd, value.data(), value.size());
   int err = errno;

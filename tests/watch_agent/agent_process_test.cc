@@ -25,8 +25,8 @@ namespace {
 
 using testing::Subprocess;
 
-const std::string kAgent = std::string(ACCEL_BINARY_DIR) + "/watch-agent/watch-agent";
-const std::string kReceiver = std::string(ACCEL_BINARY_DIR) + "/tests/link-test-receiver";
+const std::string kAgent = WATCH_AGENT_BIN;
+const std::string kReceiver = LINK_TEST_RECEIVER_BIN;
 const std::string kDevice = "watch-test-1";
 
 void SleepMs(int64_t ms) {  // only to choose WHEN to inject a fault, never to wait for one
@@ -57,7 +57,7 @@ class AgentProcessTest : public ::testing::Test {
   void StartReceiver() {
     receiver_.reset(new Subprocess());
     ASSERT_TRUE(receiver_
-                    ->Start({kReceiver, "--listen", endpoint_, "--keys", dir_ + "/keys", "--store",
+                    ->Start({kReceiver, "--endpoint", endpoint_, "--keys", dir_ + "/keys", "--dir",
                              dir_ + "/received", "--spool", dir_ + "/spool"},
                             dir_ + "/receiver.log")
                     .ok());

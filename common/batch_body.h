@@ -1,0 +1,47 @@
+// The sample body shared by batch files and per-second sample blocks
+// (docs/batch-format.md, "Body"): a byte-aligned parameter section, then four
+// bit streams (time, x, y, z) of block-adaptive Rice codes. Internal to common/.
+#ifndef ACCEL_COMMON_BATCH_BODY_H_
+#define ACCEL_COMMON_BATCH_BODY_H_
+
+#include <cstddef>
+#include <cstdint>
+#include <string>
+#include <string_view>
+
+#include "common/sample.h"
+#include "common/status.h"
+
+namespace accel {
+namespace batch_internal {
+
+// Values per Rice block; the rule "sample_count - 1 <= 32 * body bytes" follows
+// from every block costing at least one bit in each of the four streams.
+inline constexpr size_t kRiceBlock = 16;
+inline constexpr int kEscapeQuotient = 24;
+
+// A value lattice c = floor((k * scale + offset) / 2^32), see the format doc.
+struct Lattice {
+  bool on = false;
+  uint64_t scale = uint64_t{1} << 32;  // s * 2^32, s in [1, 2^20]
+  uint64_t offset = 0;                 // (o + 1/2) * 2^32, < scale + 2^32
+};
+
+// Finds the lattice the values sit on, or returns {on=false} when there is
+// none worth using. Pure function of the values (any choice decodes exactly).
+Lattice DetectLattice(const int32_t* values, size_t n);
+
+// Appends the body of samples[0, n), n >= 1, to `out`. The caller codes the
+// first timestamp; values must already be within +-Resolution::kMaxCount.
+void EncodeBody(const QSample* samples, size_t n, std::string* out);
+
+// Decodes a body of exactly `body.size()` bytes holding `n` >= 1 samples
+// whose first timestamp is `first_t_ns`. `base_offset` is the body's offset in
+// the enclosing file, used in error messages.
+Status DecodeBody(std::string_view body, size_t base_offset, int64_t first_t_ns, size_t n,
+                  QSample* out);
+
+}  // namespace batch_internal
+}  // namespace accel
+
+#endif  // ACCEL_COMMON_BATCH_BODY_H_

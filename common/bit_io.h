@@ -1,0 +1,224 @@
+// Byte and bit primitives of the batch codec (docs/batch-format.md, "Primitives"):
+// little-endian fixed-width integers, LEB128 varints, zigzag, and an LSB-first
+// bit stream with unary and raw fields. Internal to common/; header-only so the
+// codec's inner loops inline.
+//
+// Readers never read outside their span. BitReader feeds zero bits past the end
+// and counts them, so a hot loop needs no bounds branch per field: callers ask
+// Overrun() at block boundaries and report truncation there.
+#ifndef ACCEL_COMMON_BIT_IO_H_
+#define ACCEL_COMMON_BIT_IO_H_
+
+#include <cstddef>
+#include <cstdint>
+#include <cstring>
+#include <string>
+#include <string_view>
+
+namespace accel {
+namespace bitio {
+
+inline uint64_t ZigZag(int64_t v) {
+  return (static_cast<uint64_t>(v) << 1) ^ static_cast<uint64_t>(v >> 63);
+}
+inline int64_t UnZigZag(uint64_t u) { return static_cast<int64_t>((u >> 1) ^ (0 - (u & 1))); }
+// Number of significant bits (0 for 0).
+inline int BitLength(uint64_t v) { return v == 0 ? 0 : 64 - __builtin_clzll(v); }
+
+inline void PutFixed32(std::string* out, uint32_t v) {
+  char b[4];
+  for (int i = 0; i < 4; ++i) b[i] = static_cast<char>(v >> (8 * i));
+  out->append(b, 4);
+}
+inline void PutFixed64(std::string* out, uint64_t v) {
+  char b[8];
+  for (int i = 0; i < 8; ++i) b[i] = static_cast<char>(v >> (8 * i));
+  out->append(b, 8);
+}
+inline uint32_t LoadFixed32(const char* p) {
+  uint32_t v = 0;
+  for (int i = 0; i < 4; ++i) v |= static_cast<uint32_t>(static_cast<uint8_t>(p[i])) << (8 * i);
+  return v;
+}
+inline uint64_t LoadFixed64(const char* p) {
+  uint64_t v = 0;
+  for (int i = 0; i < 8; ++i) v |= static_cast<uint64_t>(static_cast<uint8_t>(p[i])) << (8 * i);
+  return v;
+}
+inline void PutVarint(std::string* out, uint64_t v) {
+  char b[10];
+  int n = 0;
+  while (v >= 0x80) {
+    b[n++] = static_cast<char>(v | 0x80);
+    v >>= 7;
+  }
+  b[n++] = static_cast<char>(v);
+  out->append(b, n);
+}
+inline int VarintLength(uint64_t v) {
+  int n = 1;
+  while (v >= 0x80) {
+    v >>= 7;
+    ++n;
+  }
+  return n;
+}
+
+// Sequential reader over a byte span that knows its absolute file offset, so
+// errors can name it.
+class ByteReader {
+ public:
+  ByteReader(std::string_view data, size_t base_offset) : data_(data), base_(base_offset) {}
+  size_t offset() const { return base_ + pos_; }  // absolute offset of the next byte
+  size_t remaining() const { return data_.size() - pos_; }
+  std::string_view rest() const { return data_.substr(pos_); }
+  void Skip(size_t n) { pos_ += n; }
+
+  enum class VarintError { kOk, kTruncated, kOverflow };
+  // LEB128, at most 10 bytes and at most 64 significant bits.
+  VarintError GetVarint(uint64_t* v) {
+    uint64_t result = 0;
+    for (int shift = 0, i = 0; i < 10; ++i, shift += 7) {
+      if (pos_ >= data_.size()) return VarintError::kTruncated;
+      uint64_t byte = static_cast<uint8_t>(data_[pos_++]);
+      if (i == 9 && byte > 1) return VarintError::kOverflow;
+      result |= (byte & 0x7F) << shift;
+      if (byte < 0x80) {
+        *v = result;
+        return VarintError::kOk;
+      }
+    }
+    return VarintError::kOverflow;
+  }
+  bool GetByte(uint8_t* v) {
+    if (pos_ >= data_.size()) return false;
+    *v = static_cast<uint8_t>(data_[pos_++]);
+    return true;
+  }
+
+ private:
+  std::string_view data_;
+  size_t base_;
+  size_t pos_ = 0;
+};
+
+// LSB-first bit writer: bit i of the stream is bit (i % 8) of byte i / 8.
+class BitWriter {
+ public:
+  explicit BitWriter(std::string* out) : out_(out) {}
+  // Appends the low `n` bits of `v` (n <= 32, v < 2^n).
+  void Put(uint64_t v, int n) {
+    acc_ |= v << nacc_;
+    nacc_ += n;
+    if (nacc_ >= 32) {
+      char b[4];
+      for (int i = 0; i < 4; ++i) b[i] = static_cast<char>(acc_ >> (8 * i));
+      out_->append(b, 4);
+      acc_ >>= 32;
+      nacc_ -= 32;
+    }
+  }
+  // Any width up to 64.
+  void PutWide(uint64_t v, int n) {
+    if (n > 32) {
+      Put(v & 0xFFFFFFFFu, 32);
+      Put(v >> 32, n - 32);
+    } else {
+      Put(v, n);
+    }
+  }
+  // q zero bits then a one bit.
+  void PutUnary(uint64_t q) {
+    while (q >= 31) {
+      Put(0, 31);
+      q -= 31;
+    }
+    Put(uint64_t{1} << q, static_cast<int>(q) + 1);
+  }
+  // Pads with zero bits to a byte boundary and flushes.
+  void Finish() {
+    while (nacc_ > 0) {
+      out_->push_back(static_cast<char>(acc_));
+      acc_ >>= 8;
+      nacc_ = nacc_ > 8 ? nacc_ - 8 : 0;
+    }
+    acc_ = 0;
+  }
+
+ private:
+  std::string* out_;
+  uint64_t acc_ = 0;
+  int nacc_ = 0;
+};
+
+// LSB-first bit reader over a span. Past the end it delivers zero bits and
+// counts them; Overrun() tells whether any consumed bit lay beyond the span.
+class BitReader {
+ public:
+  BitReader(const char* begin, const char* end) : p_(begin), begin_(begin), end_(end) { Refill(); }
+
+  // Ensures at least 56 bits are buffered.
+  void Refill() {
+    if (end_ - p_ >= 8) {
+      uint64_t w;
+      std::memcpy(&w, p_, 8);
+#if __BYTE_ORDER__ != __ORDER_LITTLE_ENDIAN__
+      w = __builtin_bswap64(w);
+#endif
+      buf_ |= w << nbits_;
+      p_ += (63 - nbits_) >> 3;
+      nbits_ |= 56;
+    } else {
+      while (nbits_ <= 56) {
+        uint64_t byte = 0;
+        if (p_ < end_) {
+          byte = static_cast<uint8_t>(*p_++);
+        } else {
+          ++zero_bytes_;
+        }
+        buf_ |= byte << nbits_;
+        nbits_ += 8;
+      }
+    }
+  }
+  // Low `n` bits of the buffer (n <= 56 after Refill()).
+  uint64_t Peek() const { return buf_; }
+  void Consume(int n) {
+    buf_ = n >= 64 ? 0 : buf_ >> n;
+    nbits_ -= n;
+  }
+  // Reads n <= 56 bits; the caller has refilled.
+  uint64_t Take(int n) {
+    uint64_t v = n == 0 ? 0 : (buf_ & (~uint64_t{0} >> (64 - n)));
+    Consume(n);
+    return v;
+  }
+  // Reads any width up to 64, refilling as needed.
+  uint64_t TakeWide(int n) {
+    Refill();
+    if (n <= 32) return Take(n);
+    uint64_t lo = Take(32);
+    Refill();
+    return lo | (Take(n - 32) << 32);
+  }
+  int buffered() const { return nbits_; }
+  // Bits consumed from the start of the span.
+  uint64_t consumed_bits() const {
+    return (static_cast<uint64_t>(p_ - begin_) + zero_bytes_) * 8 - static_cast<uint64_t>(nbits_);
+  }
+  uint64_t total_bits() const { return static_cast<uint64_t>(end_ - begin_) * 8; }
+  bool Overrun() const { return consumed_bits() > total_bits(); }
+
+ private:
+  const char* p_;
+  const char* begin_;
+  const char* end_;
+  uint64_t buf_ = 0;
+  int nbits_ = 0;
+  uint64_t zero_bytes_ = 0;
+};
+
+}  // namespace bitio
+}  // namespace accel
+
+#endif  // ACCEL_COMMON_BIT_IO_H_
