@@ -577,6 +577,64 @@ TEST_F(LinkTest, WedgedServerThatStopsAnsweringIsDetected) {
   ::close(*lfd);
 }
 
+// A TLS-PSK peer that completes HELLO and then answers the first request with
+// `answer` (raw bytes); the client must fail cleanly with Corruption.
+TEST_F(LinkTest, ClientRejectsAMisbehavingServer) {
+  struct Case {
+    const char* name;
+    std::string answer;
+    const char* expect;
+  };
+  const std::vector<Case> cases = {
+      {"resume past the end", EncodeFrame(MsgType::kResume, EncodeResume({1, 99})), "beyond size"},
+      {"resume for another sequence", EncodeFrame(MsgType::kResume, EncodeResume({2, 0})),
+       "RESUME for sequence 2"},
+      {"unknown type", Le32(0) + std::string(1, 0x33) + Le32(0), "unknown frame type"},
+      {"oversized frame", Le32(0xffffffff) + std::string(1, 0x06), "exceeds the maximum"},
+      {"PONG instead of RESUME", EncodeFrame(MsgType::kPong, EncodeNonce(1)),
+       "expected RESULT, got PONG"},
+      {"bad outcome", EncodeFrame(MsgType::kResult, std::string(8, 0) + "\x07" + std::string(2, 0)),
+       "unknown outcome 7"},
+  };
+  PskLookup lookup = PskDirectory(keys_);
+  for (const Case& tc : cases) {
+    SCOPED_TRACE(tc.name);
+    Endpoint bound;
+    Result<int> lfd = ListenEndpoint(*Endpoint::Parse("tcp:127.0.0.1:0"), 4, &bound);
+    ASSERT_TRUE(lfd.ok());
+    std::thread fake([&] {
+      pollfd p{*lfd, POLLIN, 0};
+      ASSERT_EQ(::poll(&p, 1, 10000), 1);
+      int fd = ::accept4(*lfd, nullptr, nullptr, SOCK_NONBLOCK);
+      ASSERT_GE(fd, 0);
+      auto t = TlsConn::ServerHandshake(fd, lookup, DeadlineAfterMs(5000));
+      ASSERT_TRUE(t.ok()) << t.status().ToString();
+      ASSERT_TRUE((*t)->ReadFrame(DeadlineAfterMs(5000), 5000).ok());  // HELLO
+      HelloOk ok;
+      ok.max_file_size = 1 << 20;
+      ASSERT_TRUE(
+          (*t)->WriteFrame(MsgType::kHelloOk, EncodeHelloOk(ok), DeadlineAfterMs(5000)).ok());
+      ASSERT_TRUE((*t)->ReadFrame(DeadlineAfterMs(5000), 5000).ok());  // OFFER
+      ASSERT_TRUE((*t)->Write(tc.answer, DeadlineAfterMs(5000)).ok());
+      Result<Frame> f = (*t)->ReadFrame(DeadlineAfterMs(10000), 10000);
+      while (f.ok()) f = (*t)->ReadFrame(DeadlineAfterMs(10000), 10000);
+      EXPECT_FALSE(f.status().IsAborted()) << "client kept the connection";
+    });
+    ClientOptions o = ClientOpts(bound.ToString());
+    auto c = MustConnect(o);
+    if (c != nullptr) {
+      auto r = c->SendBatch(1, "0123456789");
+      ASSERT_FALSE(r.ok());
+      EXPECT_TRUE(r.status().IsCorruption()) << r.status().ToString();
+      EXPECT_NE(r.status().message().find(tc.expect), std::string::npos) << r.status().ToString();
+      EXPECT_TRUE(c->broken());
+      c.reset();
+    }
+    fake.join();
+    ::close(*lfd);
+  }
+}
+
 TEST_F(LinkTest, StopCutsConnectedClients) {
   StartServer(ServerOpts());
   auto c = MustConnect(ClientOpts(server_->endpoint()));
