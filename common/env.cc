@@ -6,6 +6,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cstdio>
 
 namespace accel {
@@ -74,9 +75,14 @@ class PosixEnv : public Env {
                                        std::to_string(max_bytes));
     }
     out->clear();
-    out->resize(static_cast<size_t>(st.st_size));
+    // /proc and sysfs report a size of 0 (or a page): read to EOF, capped.
+    bool pseudo = st.st_size == 0;
+    // One byte past the cap tells "too large" from "exactly the cap".
+    const uint64_t cap = max_bytes + 1;
+    out->resize(pseudo ? std::min<uint64_t>(4096, cap) : static_cast<size_t>(st.st_size));
     size_t got = 0;
-    while (got < out->size()) {
+    while (got < out->size() || (pseudo && got < cap)) {
+      if (got == out->size()) out->resize(std::min<uint64_t>(cap, out->size() * 2));
       ssize_t n = ::read(fd, &(*out)[got], out->size() - got);
       if (n < 0) {
         if (errno == EINTR) continue;
@@ -89,6 +95,9 @@ class PosixEnv : public Env {
     }
     out->resize(got);
     ::close(fd);
+    if (got > max_bytes)
+      return Status::ResourceExhausted(path + ": more than the limit of " +
+                                       std::to_string(max_bytes) + " bytes");
     return Status::OK();
   }
 

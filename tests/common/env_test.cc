@@ -49,6 +49,13 @@ TEST_F(EnvTest, ReadRefusesOversizedFilesAndReportsMissing) {
   EXPECT_TRUE(env_->ReadFile(JoinPath(dir_, "nope"), &got).IsNotFound());
 }
 
+TEST_F(EnvTest, ReadsPseudoFilesThatReportSizeZero) {
+  std::string got;
+  ASSERT_TRUE(env_->ReadFile("/proc/self/status", &got).ok());
+  EXPECT_NE(got.find("VmRSS:"), std::string::npos);
+  EXPECT_TRUE(env_->ReadFile("/proc/self/status", &got, 16).IsResourceExhausted());
+}
+
 TEST_F(EnvTest, AtomicWriteIntoMissingDirectoryFailsCleanly) {
   Status s = WriteFileAtomically(env_, JoinPath(dir_, "no/such/dir/f"), "x");
   EXPECT_TRUE(s.IsIOError()) << s.ToString();
