@@ -445,12 +445,16 @@ void Server::Serve(Conn* c) {
 bool Server::ClaimDevice(const std::string& device, Conn* c) {
   std::unique_lock<std::mutex> l(mu_);
   int64_t deadline = DeadlineAfterMs(opts_.io_timeout_ms);
+  uint64_t cut = 0;
   for (;;) {
     auto it = owners_.find(device);
     if (it == owners_.end()) break;
-    LogInfo("link: device " + device + " reconnected; cutting its older conn #" +
-            std::to_string(it->second.conn_id));
-    ::shutdown(it->second.fd, SHUT_RDWR);
+    if (cut != it->second.conn_id) {
+      cut = it->second.conn_id;
+      LogInfo("link: device " + device + " reconnected; cutting its older conn #" +
+              std::to_string(cut));
+      ::shutdown(it->second.fd, SHUT_RDWR);
+    }
     int ms = RemainingMs(deadline);
     if (ms <= 0 || stopping_) return false;
     cv_.wait_for(l, std::chrono::milliseconds(ms));

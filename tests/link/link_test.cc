@@ -304,6 +304,36 @@ TEST_F(ResumeTest, CorruptPartialIsDetectedByTheFileCrcAndStartedOver) {
   EXPECT_EQ(sink_.Get("watch-1", 79), bytes);
 }
 
+TEST_F(ResumeTest, OtherContentUnderTheSameSequenceNeverContinuesAPartial) {
+  StartServer(ServerOpts());
+  std::string a = RandomBytes(&rng_, 1 << 20), b = RandomBytes(&rng_, 1 << 20);
+  CutTransfer(a, 80);
+  auto c = MustConnect(ClientOpts(server_->endpoint()));
+  ASSERT_NE(c, nullptr);
+  auto r = c->SendBatch(80, b);
+  ASSERT_TRUE(r.ok()) << r.status().ToString();
+  EXPECT_EQ(r->outcome, Outcome::kCommitted);
+  EXPECT_EQ(c->last_resume_offset(), 0u);
+  EXPECT_EQ(sink_.Get("watch-1", 80), b);
+  std::vector<std::string> names;
+  ASSERT_TRUE(Env::Default()->GetChildren(JoinPath(dir_, "spool/watch-1"), &names).ok());
+  EXPECT_TRUE(names.empty()) << names[0];  // a's partial was superseded and removed
+}
+
+TEST_F(LinkTest, ClientOptionsAreValidated) {
+  ClientOptions o = ClientOpts("tcp:127.0.0.1:1");
+  o.device_id = "../etc";
+  EXPECT_TRUE(Client::Connect(o).status().IsInvalidArgument());
+  o = ClientOpts("tcp:127.0.0.1:1");
+  o.psk = "short";
+  EXPECT_TRUE(Client::Connect(o).status().IsInvalidArgument());
+  o = ClientOpts("tcp:127.0.0.1:1");
+  o.chunk_bytes = kMaxChunkBytes + 1;
+  EXPECT_TRUE(Client::Connect(o).status().IsInvalidArgument());
+  o = ClientOpts("http://127.0.0.1:1");
+  EXPECT_TRUE(Client::Connect(o).status().IsInvalidArgument());
+}
+
 TEST_F(LinkTest, WrongSecretGetsNothingIn) {
   StartServer(ServerOpts());
   LogCapture logs;
