@@ -288,6 +288,20 @@ TEST(Sigv4Canonical, TrimmedValueMatchesNaiveReference) {
     EXPECT_EQ(internal::FindSpaceOrControl(v), 17u) << bad;
   }
   EXPECT_EQ(internal::FindSpaceOrControl("abc\xff\x80xyz"), std::string::npos);
+  // Long values (the ~900-byte session token) take the 16/8-bytes-at-a-time path: every position of
+  // every kind of special byte must be found, and bytes >= 0x80 / 0x21..0x7e never.
+  std::string token(901, 'A');
+  for (size_t i = 0; i < token.size(); ++i) token[i] = static_cast<char>(0x21 + i % 94);
+  token[300] = '\x80';
+  token[301] = '\xff';
+  EXPECT_EQ(internal::FindSpaceOrControl(token), std::string::npos);
+  for (size_t pos = 0; pos < token.size(); ++pos) {
+    for (char bad : {' ', '\t', '\0', '\x1f', '\x7f'}) {
+      std::string t = token;
+      t[pos] = bad;
+      ASSERT_EQ(internal::FindSpaceOrControl(t), pos) << "byte " << int(bad) << " at " << pos;
+    }
+  }
 }
 
 // Where our answer differs from botocore on purpose (botocore_sign.py would disagree):
