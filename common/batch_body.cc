@@ -38,7 +38,7 @@ double Cross(const HullPoint& o, const HullPoint& a, const HullPoint& b) {
 
 // The scale s minimising the spread of c - s*k over the points (a convex
 // function; its minimum is found on the points' convex hulls), searched
-// within 2% of `guess`. *mid receives the centre of that spread.
+// within 0.2% of `guess`. *mid receives the centre of that spread.
 double FitScale(const std::vector<HullPoint>& pts, double guess, double* mid) {
   std::vector<HullPoint> upper, lower;
   for (const HullPoint& p : pts) {
@@ -56,13 +56,25 @@ double FitScale(const std::vector<HullPoint>& pts, double guess, double* mid) {
     *m = (mx + mn) / 2;
     return mx - mn;
   };
-  double a = guess * (1 - 0.02), b = guess * (1 + 0.02), t;
-  for (int it = 0; it < 100 && b - a > guess * 1e-12; ++it) {
-    double m1 = a + (b - a) / 3, m2 = b - (b - a) / 3;
-    if (spread(m1, &t) < spread(m2, &t))
-      b = m2;
-    else
-      a = m1;
+  // Golden-section search: spread is convex in s.
+  const double phi = 0.6180339887498949;
+  double a = guess * (1 - 2e-3), b = guess * (1 + 2e-3), t;
+  double x1 = b - phi * (b - a), x2 = a + phi * (b - a);
+  double f1 = spread(x1, &t), f2 = spread(x2, &t);
+  for (int it = 0; it < 48; ++it) {
+    if (f1 < f2) {
+      b = x2;
+      x2 = x1;
+      f2 = f1;
+      x1 = b - phi * (b - a);
+      f1 = spread(x1, &t);
+    } else {
+      a = x1;
+      x1 = x2;
+      f1 = f2;
+      x2 = a + phi * (b - a);
+      f2 = spread(x2, &t);
+    }
   }
   const double s = (a + b) / 2;
   spread(s, mid);
@@ -87,14 +99,12 @@ double LeastSquaresScale(const std::vector<HullPoint>& pts) {
   return skk > 0 ? skc / skk : 0;
 }
 
-// Least squares, then twice: keep the points in the densest unit-wide window
-// of c - s*k (the lattice's own rounding interval) and fit the hulls of those.
-double RobustFit(const std::vector<HullPoint>& pts, double* mid) {
-  double s = LeastSquaresScale(pts);
-  if (!(s > 1.0)) return 0;
-  *mid = 0;
-  for (const HullPoint& p : pts) *mid += (p.c - s * p.k) / pts.size();
+// Keeps the points in the densest unit-wide window of c - s*k (the lattice's
+// own rounding interval) and fits the hulls of those; twice, the second time
+// with the better scale.
+double RobustFit(const std::vector<HullPoint>& pts, double s, double* mid) {
   std::vector<HullPoint> in;
+  in.reserve(pts.size());
   for (int round = 0; round < 2; ++round) {
     double rmin = 1e300, rmax = -1e300;
     for (const HullPoint& p : pts) {
@@ -103,12 +113,10 @@ double RobustFit(const std::vector<HullPoint>& pts, double* mid) {
       rmax = std::max(rmax, r);
     }
     constexpr int kPerUnit = 32;
-    const int bins = static_cast<int>(std::min(256.0, rmax - rmin + 1) * kPerUnit) + 1;
-    std::vector<uint32_t> h(bins, 0);
-    for (const HullPoint& p : pts) {
-      int b = static_cast<int>((p.c - s * p.k - rmin) * kPerUnit);
-      if (b >= 0 && b < bins) ++h[b];
-    }
+    if (!(rmax - rmin < 16)) return 0;  // far from any lattice
+    const int bins = static_cast<int>((rmax - rmin + 1) * kPerUnit) + 1;
+    uint32_t h[17 * kPerUnit + 1] = {0};
+    for (const HullPoint& p : pts) ++h[static_cast<int>((p.c - s * p.k - rmin) * kPerUnit)];
     uint32_t win = 0, best = 0;
     int best_b = 0;
     for (int b = 0; b < bins; ++b) {
@@ -123,12 +131,11 @@ double RobustFit(const std::vector<HullPoint>& pts, double* mid) {
     in.clear();
     for (const HullPoint& p : pts)
       if (std::fabs(p.c - s * p.k - center) <= 0.5 + 1.0 / kPerUnit) in.push_back(p);
-    if (in.size() < 2) break;
+    if (in.size() < 2) return 0;
     s = FitScale(in, s, mid);
   }
   return s;
 }
-
 }  // namespace
 
 Lattice DetectLattice(const int32_t* values, size_t n) {
@@ -165,12 +172,16 @@ Lattice DetectLattice(const int32_t* values, size_t n) {
   // The most common small gap is (about) one lattice step.
   constexpr int kHist = 1024;
   std::vector<uint32_t> hist(kHist, 0);
+  int top = 1;
   for (size_t j = 1; j < uniq.size(); ++j) {
     int64_t g = static_cast<int64_t>(uniq[j]) - uniq[j - 1];
-    if (g < kHist) ++hist[g];
+    if (g < kHist) {
+      ++hist[g];
+      top = std::max(top, static_cast<int>(g));
+    }
   }
   int mode = 1;
-  for (int g = 2; g < kHist; ++g)
+  for (int g = 2; g <= top; ++g)
     if (hist[g] > hist[mode]) mode = g;
   if (mode < 2 || hist[mode] == 0) return off;
   // Refine on gaps of a few steps, where the step count is unambiguous, then
@@ -193,6 +204,7 @@ Lattice DetectLattice(const int32_t* values, size_t n) {
   // (glitches, a recalibrated stretch) are skipped; if the walk started on
   // one, most values look off and the walk restarts one value later.
   std::vector<HullPoint> pts;
+  pts.reserve(uniq.size());
   for (size_t start = 0; start < std::min<size_t>(3, uniq.size()); ++start) {
     pts.clear();
     double k = 0;
@@ -209,17 +221,18 @@ Lattice DetectLattice(const int32_t* values, size_t n) {
     if (pts.size() * 2 >= uniq.size()) break;
   }
   if (pts.size() < 2 || pts.size() * 2 < uniq.size()) return off;
-  double mid = 0;
-  s = RobustFit(pts, &mid);
+  s = LeastSquaresScale(pts);
   if (!(s >= 1.5)) return off;
+  double mid = 0;
+  for (const HullPoint& p : pts) mid += p.c - s * p.k;
+  mid /= static_cast<double>(pts.size());
   // Once the scale is known, index every distinct value directly from the
   // model (no walk, so no error can propagate) and fit once more.
-  const double o0 = mid;
-  for (size_t j = 0; j < uniq.size(); ++j) {
-    pts.resize(uniq.size());
-    pts[j] = {std::floor((uniq[j] - o0) / s + 0.5), static_cast<double>(uniq[j])};
-  }
-  s = RobustFit(pts, &mid);
+  const double o0 = mid, inv_s = 1.0 / s;
+  pts.resize(uniq.size());
+  for (size_t j = 0; j < uniq.size(); ++j)
+    pts[j] = {std::floor((uniq[j] - o0) * inv_s + 0.5), static_cast<double>(uniq[j])};
+  s = RobustFit(pts, s, &mid);
   if (!(s >= 1.5) || s > static_cast<double>(uint64_t{1} << 20)) return off;
   // o in [0, s): shift the index origin (k is free).
   double o = mid - s * std::floor(mid / s);
@@ -242,7 +255,7 @@ struct Indexer {
         inv_s(4294967296.0 / static_cast<double>(lat.scale)),
         o(static_cast<double>(lat.offset) / 4294967296.0 - 0.5) {}
   int64_t operator()(int32_t c, int32_t* err) const {
-    int64_t k = std::llround((c - o) * inv_s);
+    int64_t k = static_cast<int64_t>(std::floor((c - o) * inv_s + 0.5));
     int64_t e = c - LatticeValue(k, l);
     if (e != 0) {
       int64_t dir = e > 0 ? 1 : -1;
