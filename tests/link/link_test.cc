@@ -215,6 +215,7 @@ TEST_F(LinkTest, ClientRefusesFilesAboveTheServersLimit) {
 class ResumeTest : public LinkTest {
  protected:
   void CutTransfer(const std::string& bytes, uint64_t seq) {
+    LogCapture logs;
     TcpRelay relay(*Endpoint::Parse(server_->endpoint()));
     relay.cut_after = 300 * 1024;
     ClientOptions o = ClientOpts(relay.endpoint());
@@ -225,6 +226,9 @@ class ResumeTest : public LinkTest {
     ASSERT_FALSE(r.ok()) << "the relay should have cut the transfer";
     EXPECT_TRUE(c->broken());
     EXPECT_EQ(sink_.commit_calls(), 0);
+    // The client may notice the cut before the server drained what got through:
+    // wait for the server's account of the cut (its only line naming the batch).
+    EXPECT_TRUE(logs.WaitFor({"conn #", "batch " + std::to_string(seq) + ":"})) << logs.All();
   }
   const size_t chunk_ = 16 * 1024;
 };
@@ -473,7 +477,7 @@ TEST_F(LinkTest, BadFramesCloseTheConnectionWithALoggedReason) {
 
 TEST_F(LinkTest, SlowlorisPeersAreCutWhileOthersAreServed) {
   ServerOptions so = ServerOpts();
-  so.handshake_timeout_ms = 300;
+  so.handshake_timeout_ms = 1000;
   so.max_connections = 4;
   StartServer(so);
   LogCapture logs;
@@ -534,9 +538,9 @@ TEST_F(LinkTest, KeepalivesCoverACommitLongerThanTheClientTimeout) {
   ServerOptions so = ServerOpts();
   so.heartbeat_ms = 50;
   StartServer(so);
-  sink_.commit_delay_ms = 900;
+  sink_.commit_delay_ms = 1500;
   ClientOptions o = ClientOpts(server_->endpoint());
-  o.io_timeout_ms = 300;
+  o.io_timeout_ms = 600;  // 12 keepalives fit in it; the commit alone would not
   auto c = MustConnect(o);
   ASSERT_NE(c, nullptr);
   auto r = c->SendBatch(1, "slow");
