@@ -25,6 +25,8 @@ struct ClientPsk {
 };
 struct ServerPsk {
   const PskLookup* lookup = nullptr;
+  std::string offered;  // the identity the peer offered (if a valid device id)
+  bool offered_invalid = false;
   std::string identity;  // set once the identity's secret was found
 };
 
@@ -69,7 +71,11 @@ int ServerFindSession(SSL* ssl, const unsigned char* id, size_t idlen, SSL_SESSI
   // An unknown or malformed identity continues without a PSK; with no
   // certificate configured the handshake then fails. Return 1 ("no PSK")
   // rather than 0 so OpenSSL sends a proper alert instead of an internal error.
-  if (!ValidateDeviceId(identity).ok()) return 1;
+  if (!ValidateDeviceId(identity).ok()) {
+    d->offered_invalid = true;
+    return 1;
+  }
+  d->offered = identity;
   std::optional<std::string> psk = (*d->lookup)(identity);
   if (!psk || psk->size() != kPskBytes) return 1;
   SSL_SESSION* s = NewPskSession(ssl, *psk);
@@ -180,9 +186,17 @@ Result<std::unique_ptr<TlsConn>> TlsConn::ServerHandshake(int fd, const PskLooku
   SSL_set_app_data(ssl, d);
   std::unique_ptr<TlsConn> c(new TlsConn(ssl, fd));
   c->server_ = true;
-  ACCEL_RETURN_IF_ERROR(c->Handshake(deadline));
-  c->identity_ = d->identity;
+  Status hs = c->Handshake(deadline);
   d->lookup = nullptr;  // `lookup` need not outlive the handshake
+  if (!hs.ok()) {
+    // Say which of the usual causes it was; the TLS reason alone is cryptic.
+    if (!d->identity.empty() && hs.IsPermissionDenied())
+      return hs.WithContext("device '" + d->identity + "': wrong pairing secret?");
+    if (!d->offered.empty()) return hs.WithContext("device '" + d->offered + "' is not paired");
+    if (d->offered_invalid) return hs.WithContext("peer offered an invalid device id");
+    return hs;
+  }
+  c->identity_ = d->identity;
   if (c->identity_.empty()) return Status::PermissionDenied("TLS handshake without a known PSK");
   return c;
 }

@@ -346,7 +346,8 @@ TEST_F(LinkTest, WrongSecretGetsNothingIn) {
   auto c = Client::Connect(o);
   ASSERT_FALSE(c.ok());
   EXPECT_TRUE(c.status().IsPermissionDenied()) << c.status().ToString();
-  EXPECT_TRUE(logs.WaitFor({"handshake failed"})) << logs.All();
+  EXPECT_TRUE(logs.WaitFor({"handshake failed", "device 'watch-1': wrong pairing secret"}))
+      << logs.All();
   EXPECT_EQ(sink_.commit_calls(), 0);
   EXPECT_EQ(server_->stats().handshake_failures, 1u);
 }
@@ -360,7 +361,7 @@ TEST_F(LinkTest, UnpairedDeviceGetsNothingIn) {
   ASSERT_FALSE(c.ok());
   EXPECT_TRUE(c.status().IsPermissionDenied()) << c.status().ToString();
   EXPECT_TRUE(logs.WaitFor({"stranger", "not paired"})) << logs.All();
-  EXPECT_TRUE(logs.WaitFor({"handshake failed"})) << logs.All();
+  EXPECT_TRUE(logs.WaitFor({"handshake failed", "device 'stranger' is not paired"})) << logs.All();
   EXPECT_EQ(sink_.commit_calls(), 0);
 }
 
