@@ -31,19 +31,27 @@ std::string SortKeyText(int64_t second, uint32_t slot) {
 Status ParseSortKey(std::string_view text, int64_t* second, uint32_t* slot) {
   auto bad = [&]() {
     return Status::InvalidArgument("sort key t '" + std::string(text) +
-                                   "': expected S.ssssss (epoch second and a 6-digit slot)");
+                                   "': expected S.ssssss (epoch second and a slot of 1-6 digits)");
   };
+  // DynamoDB normalises numbers (trailing zeros of the fraction are dropped:
+  // "1700000000.005080" reads back as "1700000000.00508"), so 1 to 6
+  // fractional digits are accepted and padded on the right.
   bool neg = !text.empty() && text[0] == '-';
   std::string_view body = neg ? text.substr(1) : text;
   size_t dot = body.find('.');
-  if (dot == std::string_view::npos || body.size() - dot - 1 != 6) return bad();
+  if (dot == std::string_view::npos || dot == 0) return bad();
+  std::string_view frac = body.substr(dot + 1);
+  if (frac.empty() || frac.size() > 6) return bad();
   long long s = 0;
-  unsigned f = 0;
   auto r1 = std::from_chars(body.data(), body.data() + dot, s);
-  auto r2 = std::from_chars(body.data() + dot + 1, body.data() + body.size(), f);
-  if (r1.ec != std::errc() || r1.ptr != body.data() + dot || r2.ec != std::errc() ||
-      r2.ptr != body.data() + body.size() || f == 0)
-    return bad();
+  if (r1.ec != std::errc() || r1.ptr != body.data() + dot) return bad();
+  uint32_t f = 0;
+  for (size_t i = 0; i < 6; ++i) {
+    char c = i < frac.size() ? frac[i] : '0';
+    if (c < '0' || c > '9') return bad();
+    f = f * 10 + uint32_t(c - '0');
+  }
+  if (f == 0) return bad();
   if (neg) {
     *second = -s - 1;
     *slot = 1000000u - f;
@@ -217,6 +225,36 @@ size_t ItemSizeBytes(const RowItem& item) {
     for (uint64_t s : *item.seqs) n += NumberSize(std::to_string(s));
   n += 1 + NumberSize(std::to_string(item.version));
   return n;
+}
+
+std::string GetItemBody(std::string_view table, std::string_view identity_id,
+                        std::string_view device_id, int64_t second) {
+  std::string out = "{\"TableName\":";
+  AppendJsonStr(table, &out);
+  out.append(",\"Key\":{\"id\":{\"S\":");
+  AppendJsonStr(identity_id, &out);
+  out.append("},\"t\":{\"N\":\"");
+  out.append(SortKeyText(second, DeviceSlot(device_id)));
+  out.append("\"}},\"ConsistentRead\":true}");
+  return out;
+}
+
+std::string ConditionalPutBody(std::string_view table, const RowItem& item,
+                               int64_t expected_version) {
+  std::string out = "{\"TableName\":";
+  AppendJsonStr(table, &out);
+  out.append(",\"Item\":");
+  AppendItemJson(item, &out);
+  if (expected_version < 0) {
+    out.append(",\"ConditionExpression\":\"attribute_not_exists(v)\"}");
+  } else {
+    out.append(
+        ",\"ConditionExpression\":\"v = :old\",\"ExpressionAttributeValues\":"
+        "{\":old\":{\"N\":\"");
+    AppendInt(expected_version, &out);
+    out.append("\"}}}");
+  }
+  return out;
 }
 
 BatchWriteBody::BatchWriteBody(std::string_view table) : table_(table) { Clear(); }

@@ -34,7 +34,8 @@ inline constexpr size_t kMaxBatchWriteItems = 25;
 uint32_t DeviceSlot(std::string_view device_id);
 // Exact decimal text of second + slot * 1e-6: "1657533977.004211".
 std::string SortKeyText(int64_t second, uint32_t slot);
-// Inverse: second and slot from the text; error names the text.
+// Inverse: second and slot from the text, also in DynamoDB's normalised form
+// (trailing zeros dropped: "1700000000.00508"); the error names the text.
 Status ParseSortKey(std::string_view text, int64_t* second, uint32_t* slot);
 
 // Shortest fixed-point decimal that reads back to exactly `v` ("0.00006103515625").
@@ -61,6 +62,15 @@ void AppendItemJson(const RowItem& item, std::string* out);
 // The item's size as DynamoDB bills it (attribute names + values; numbers at
 // 1 byte per 2 significant digits + 1). One write unit covers 1024 bytes.
 size_t ItemSizeBytes(const RowItem& item);
+
+// GetItem body for the row's key, consistent read:
+// {"TableName":..,"Key":{"id":{"S":..},"t":{"N":..}},"ConsistentRead":true}.
+std::string GetItemBody(std::string_view table, std::string_view identity_id,
+                        std::string_view device_id, int64_t second);
+// PutItem body for `item`, conditional on the stored version: with
+// `expected_version` < 0 "attribute_not_exists(v)", else "v = :old".
+std::string ConditionalPutBody(std::string_view table, const RowItem& item,
+                               int64_t expected_version);
 
 // A BatchWriteItem body: {"RequestItems":{"<table>":[{"PutRequest":{"Item":..}},..]}}.
 class BatchWriteBody {

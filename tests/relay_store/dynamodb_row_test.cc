@@ -48,8 +48,16 @@ TEST(DynamoDbRowTest, SortKeyTextIsExactAndParsesBack) {
   }
   int64_t s;
   uint32_t slot;
+  // DynamoDB's normalised echo drops trailing zeros.
+  ASSERT_TRUE(ParseSortKey("1700000000.00508", &s, &slot).ok());
+  EXPECT_EQ(s, 1700000000);
+  EXPECT_EQ(slot, 5080u);
+  ASSERT_TRUE(ParseSortKey("5.5", &s, &slot).ok());
+  EXPECT_EQ(slot, 500000u);
   EXPECT_FALSE(ParseSortKey("12", &s, &slot).ok());
-  EXPECT_FALSE(ParseSortKey("12.12345", &s, &slot).ok());
+  EXPECT_FALSE(ParseSortKey("12.1234567", &s, &slot).ok());
+  EXPECT_FALSE(ParseSortKey("12.", &s, &slot).ok());
+  EXPECT_FALSE(ParseSortKey(".5", &s, &slot).ok());
   EXPECT_FALSE(ParseSortKey("12.000000", &s, &slot).ok());
   EXPECT_FALSE(ParseSortKey("x.000001", &s, &slot).ok());
 }
