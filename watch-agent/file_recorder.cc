@@ -1,5 +1,6 @@
 #include "watch-agent/file_recorder.h"
 
+#include <algorithm>
 #include <cstdio>
 
 #include "common/batch_format.h"
@@ -35,6 +36,15 @@ Result<std::unique_ptr<FileRecorder>> FileRecorder::Open(const FileRecorderOptio
   r->opt_ = options;
   r->clock_ = clock;
   for (const std::string& p : options.paths) ACCEL_RETURN_IF_ERROR(LoadFile(p, &r->samples_));
+  if (options.pace > 0 && !r->samples_.empty()) {
+    r->play_ns_.resize(r->samples_.size());
+    int64_t play = 0;
+    for (size_t i = 1; i < r->samples_.size(); ++i) {
+      int64_t step = r->samples_[i].t_ns - r->samples_[i - 1].t_ns;
+      play += std::max<int64_t>(0, std::min(step, options.max_paced_gap_ns));
+      r->play_ns_[i] = play;
+    }
+  }
   r->origin_mono_ns_ = clock->MonotonicNanos();
   return r;
 }
@@ -48,9 +58,7 @@ Status FileRecorder::Fetch(uint64_t cursor, size_t max, FetchResult* out) {
     // Paced: sample i is readable once as much (scaled) time has passed since
     // the start as separates it from the first sample.
     double elapsed = static_cast<double>(clock_->MonotonicNanos() - origin_mono_ns_) * opt_.pace;
-    int64_t t0 = samples_.front().t_ns;
-    while (i < n && out->samples.size() < max &&
-           static_cast<double>(samples_[i].t_ns - t0) <= elapsed)
+    while (i < n && out->samples.size() < max && static_cast<double>(play_ns_[i]) <= elapsed)
       out->samples.push_back(samples_[i++]);
   } else {
     while (i < n && out->samples.size() < max) out->samples.push_back(samples_[i++]);

@@ -18,6 +18,9 @@ struct FileRecorderOptions {
   std::vector<std::string> paths;
   // 0 = as fast as possible; 1 = real time; 10 = ten times faster than real time.
   double pace = 0;
+  // When pacing, a pause longer than this (e.g. between two recordings) is
+  // played as this long, so concatenated captures do not wait for hours.
+  int64_t max_paced_gap_ns = 1000000000;
 };
 
 class FileRecorder : public SensorRecorder {
@@ -38,6 +41,7 @@ class FileRecorder : public SensorRecorder {
   Clock* clock_ = nullptr;
   int64_t origin_mono_ns_ = 0;
   std::vector<Sample> samples_;
+  std::vector<int64_t> play_ns_;  // when pacing: sample i is due play_ns_[i] after the start
 };
 
 }  // namespace accel

@@ -113,6 +113,19 @@ TEST(FileRecorderTest, ReplaysCsvFastAndPaced) {
   EXPECT_EQ(f.samples.size(), 51u);
   EXPECT_FALSE(f.end_of_data);
 
+  // Two recordings an hour apart are played back to back when pacing.
+  std::vector<Sample> later = in;
+  for (Sample& x : later) x.t_ns += 3600LL * kSec;
+  ASSERT_TRUE(WriteFileAtomically(Env::Default(), dir + "/b.csv", FormatSampleCsv(later)).ok());
+  o.paths = {path, dir + "/b.csv"};
+  o.pace = 1.0;
+  auto gap = FileRecorder::Open(o, &clock);
+  ASSERT_TRUE(gap.ok());
+  clock.Advance(2 * kSec + 990000000);  // 0.99 s + a 1 s capped pause + 0.99 s + margin
+  ASSERT_TRUE((*gap)->Fetch(0, 1000, &f).ok());
+  EXPECT_EQ(f.samples.size(), 200u);
+  EXPECT_TRUE(f.end_of_data);
+
   o.paths = {dir + "/missing.csv"};
   auto missing = FileRecorder::Open(o, &clock);
   EXPECT_TRUE(missing.status().IsNotFound());
