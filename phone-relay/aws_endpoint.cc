@@ -57,14 +57,14 @@ Result<AwsEndpoint> ResolveDynamoDbEndpoint(const EndpointOverrides& o, const En
         "no AWS region: set AWS_REGION (or AWS_DEFAULT_REGION) or the config's region");
   }
   for (char c : ep.region) {
-    if (!(std::islower(static_cast<unsigned char>(c)) || std::isdigit(static_cast<unsigned char>(c)) ||
-          c == '-')) {
+    if (!(std::islower(static_cast<unsigned char>(c)) ||
+          std::isdigit(static_cast<unsigned char>(c)) || c == '-')) {
       return Status::InvalidArgument(region_src + ": region '" + ep.region +
                                      "' is not of the form 'us-east-1'");
     }
   }
-  std::string url = Pick(o.endpoint_url, env, {"AWS_ENDPOINT_URL_DYNAMODB", "AWS_ENDPOINT_URL"},
-                         &url_src);
+  std::string url =
+      Pick(o.endpoint_url, env, {"AWS_ENDPOINT_URL_DYNAMODB", "AWS_ENDPOINT_URL"}, &url_src);
   if (url.empty()) {
     url = "https://dynamodb." + ep.region + ".amazonaws.com";
     url_src = "default endpoint";

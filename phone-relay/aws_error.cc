@@ -110,14 +110,22 @@ ErrorClass ClassifyAwsError(const AwsError& e) {
 
 const char* ErrorClassName(ErrorClass c) {
   switch (c) {
-    case ErrorClass::kThrottling: return "throttling";
-    case ErrorClass::kTransient: return "transient";
-    case ErrorClass::kClockSkew: return "clock-skew";
-    case ErrorClass::kCredentials: return "credentials";
-    case ErrorClass::kAccessDenied: return "access-denied";
-    case ErrorClass::kConditionFailed: return "condition-failed";
-    case ErrorClass::kNotFound: return "not-found";
-    case ErrorClass::kValidation: return "validation";
+    case ErrorClass::kThrottling:
+      return "throttling";
+    case ErrorClass::kTransient:
+      return "transient";
+    case ErrorClass::kClockSkew:
+      return "clock-skew";
+    case ErrorClass::kCredentials:
+      return "credentials";
+    case ErrorClass::kAccessDenied:
+      return "access-denied";
+    case ErrorClass::kConditionFailed:
+      return "condition-failed";
+    case ErrorClass::kNotFound:
+      return "not-found";
+    case ErrorClass::kValidation:
+      return "validation";
   }
   return "?";
 }
@@ -125,14 +133,20 @@ const char* ErrorClassName(ErrorClass c) {
 Status AwsErrorToStatus(const AwsError& e, const std::string& context) {
   std::string msg = context.empty() ? e.ToString() : context + ": " + e.ToString();
   switch (ClassifyAwsError(e)) {
-    case ErrorClass::kNotFound: return Status::NotFound(msg);
-    case ErrorClass::kValidation: return Status::InvalidArgument(msg);
+    case ErrorClass::kNotFound:
+      return Status::NotFound(msg);
+    case ErrorClass::kValidation:
+      return Status::InvalidArgument(msg);
     case ErrorClass::kCredentials:
     case ErrorClass::kAccessDenied:
-    case ErrorClass::kClockSkew: return Status::PermissionDenied(msg);
-    case ErrorClass::kThrottling: return Status::ResourceExhausted(msg);
-    case ErrorClass::kTransient: return Status::Unavailable(msg);
-    case ErrorClass::kConditionFailed: return Status::Aborted(msg);
+    case ErrorClass::kClockSkew:
+      return Status::PermissionDenied(msg);
+    case ErrorClass::kThrottling:
+      return Status::ResourceExhausted(msg);
+    case ErrorClass::kTransient:
+      return Status::Unavailable(msg);
+    case ErrorClass::kConditionFailed:
+      return Status::Aborted(msg);
   }
   return Status::Unavailable(msg);
 }

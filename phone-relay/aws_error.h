@@ -30,14 +30,14 @@ struct AwsError {
 AwsError ParseAwsError(long http_status, std::string_view body);
 
 enum class ErrorClass {
-  kThrottling,     // ThrottlingException, ProvisionedThroughputExceeded, RequestLimitExceeded, ...
-  kTransient,      // 5xx, InternalServerError, ServiceUnavailable
-  kClockSkew,      // signature outside the time window (RequestTimeTooSkewed, "Signature expired")
-  kCredentials,    // the key/token/signature was rejected: refresh credentials, retry once
-  kAccessDenied,   // authenticated but not allowed: retrying does not help
-  kConditionFailed,// ConditionalCheckFailedException
-  kNotFound,       // ResourceNotFoundException (table missing, or wrong region)
-  kValidation,     // ValidationException, SerializationException, other 4xx: the request is wrong
+  kThrottling,    // ThrottlingException, ProvisionedThroughputExceeded, RequestLimitExceeded, ...
+  kTransient,     // 5xx, InternalServerError, ServiceUnavailable
+  kClockSkew,     // signature outside the time window (RequestTimeTooSkewed, "Signature expired")
+  kCredentials,   // the key/token/signature was rejected: refresh credentials, retry once
+  kAccessDenied,  // authenticated but not allowed: retrying does not help
+  kConditionFailed,  // ConditionalCheckFailedException
+  kNotFound,         // ResourceNotFoundException (table missing, or wrong region)
+  kValidation,       // ValidationException, SerializationException, other 4xx: the request is wrong
 };
 
 ErrorClass ClassifyAwsError(const AwsError& e);

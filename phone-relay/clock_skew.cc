@@ -35,8 +35,8 @@ int64_t DaysFromCivil(int64_t y, unsigned m, unsigned d) {
 bool ParseHttpDate(std::string_view s, int64_t* unix_seconds) {
   // "Tue, 24 Nov 2026 06:41:31 GMT" -- exactly 29 characters.
   static const char* kMonths = "JanFebMarAprMayJunJulAugSepOctNovDec";
-  if (s.size() != 29 || s[3] != ',' || s[4] != ' ' || s[7] != ' ' || s[11] != ' ' ||
-      s[16] != ' ' || s[19] != ':' || s[22] != ':' || s.substr(25) != " GMT") {
+  if (s.size() != 29 || s[3] != ',' || s[4] != ' ' || s[7] != ' ' || s[11] != ' ' || s[16] != ' ' ||
+      s[19] != ':' || s[22] != ':' || s.substr(25) != " GMT") {
     return false;
   }
   int day, year, hh, mm, ss;
@@ -49,9 +49,9 @@ bool ParseHttpDate(std::string_view s, int64_t* unix_seconds) {
     if (s.substr(8, 3) == std::string_view(kMonths + 3 * i, 3)) month = i + 1;
   }
   if (month == 0 || day < 1 || day > 31 || hh > 23 || mm > 59 || ss > 60) return false;
-  *unix_seconds = DaysFromCivil(year, static_cast<unsigned>(month), static_cast<unsigned>(day)) *
-                      86400 +
-                  hh * 3600 + mm * 60 + ss;
+  *unix_seconds =
+      DaysFromCivil(year, static_cast<unsigned>(month), static_cast<unsigned>(day)) * 86400 +
+      hh * 3600 + mm * 60 + ss;
   return true;
 }
 

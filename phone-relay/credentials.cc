@@ -38,8 +38,8 @@ Result<std::unique_ptr<StaticCredentialsProvider>> StaticCredentialsProvider::Fr
 
 Result<AwsCredentials> StaticCredentialsProvider::Get(int64_t now_unix, int64_t min_validity_s) {
   if (creds_.expiration_unix != 0 && creds_.expiration_unix < now_unix + min_validity_s) {
-    return Status::PermissionDenied("static credentials " + creds_.Redacted() +
-                                    " expire before " + std::to_string(now_unix + min_validity_s));
+    return Status::PermissionDenied("static credentials " + creds_.Redacted() + " expire before " +
+                                    std::to_string(now_unix + min_validity_s));
   }
   return creds_;
 }

@@ -19,8 +19,8 @@ namespace relay {
 struct AwsCredentials {
   std::string access_key_id;
   std::string secret_access_key;
-  std::string session_token;   // empty for long-term keys
-  int64_t expiration_unix = 0; // 0 = does not expire
+  std::string session_token;    // empty for long-term keys
+  int64_t expiration_unix = 0;  // 0 = does not expire
 
   // "AKIA...XYZ (session token, expires 1795502550)": safe to log.
   std::string Redacted() const;

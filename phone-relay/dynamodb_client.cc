@@ -8,7 +8,6 @@
 #include <climits>
 #include <cstdlib>
 #include <unordered_map>
-#include <unordered_set>
 
 #include "common/log.h"
 #include "sigv4/signer.h"
@@ -60,6 +59,19 @@ bool ItemKey(const nlohmann::json& item, std::string* key) {
   return true;
 }
 
+Status ValidateTableName(const std::string& table) {
+  if (table.size() < 3 || table.size() > 255) {
+    return Status::InvalidArgument("table name '" + table + "' must have 3 to 255 characters");
+  }
+  for (char c : table) {
+    if (!(std::isalnum(static_cast<unsigned char>(c)) || c == '_' || c == '-' || c == '.')) {
+      return Status::InvalidArgument("table name '" + table +
+                                     "' may only contain a-z A-Z 0-9 _ - .");
+    }
+  }
+  return Status::OK();
+}
+
 }  // namespace
 
 void AppendJsonString(std::string* out, std::string_view s) {
@@ -72,11 +84,21 @@ void AppendJsonString(std::string* out, std::string_view s) {
     out->append(s.data() + run, i - run);
     run = i + 1;
     switch (c) {
-      case '"': *out += "\\\""; break;
-      case '\\': *out += "\\\\"; break;
-      case '\n': *out += "\\n"; break;
-      case '\r': *out += "\\r"; break;
-      case '\t': *out += "\\t"; break;
+      case '"':
+        *out += "\\\"";
+        break;
+      case '\\':
+        *out += "\\\\";
+        break;
+      case '\n':
+        *out += "\\n";
+        break;
+      case '\r':
+        *out += "\\r";
+        break;
+      case '\t':
+        *out += "\\t";
+        break;
       default:
         *out += "\\u00";
         out->push_back(kHex[c >> 4]);
@@ -87,8 +109,43 @@ void AppendJsonString(std::string* out, std::string_view s) {
   out->push_back('"');
 }
 
+Status AppendBatchWriteItemBody(const std::string& table, const std::vector<WriteItem>& items,
+                                std::string* body) {
+  ACCEL_RETURN_IF_ERROR(ValidateTableName(table));
+  if (items.size() > kMaxBatchItems) {
+    return Status::InvalidArgument("BatchWriteItem: " + std::to_string(items.size()) +
+                                   " items; at most 25 per request");
+  }
+  if (items.empty()) return Status::OK();
+  // Distinct keys: DynamoDB rejects duplicates, and results are matched by key.
+  for (size_t i = 1; i < items.size(); ++i) {
+    for (size_t j = 0; j < i; ++j) {
+      if (items[i].t == items[j].t && items[i].id == items[j].id) {
+        return Status::InvalidArgument("BatchWriteItem: item " + std::to_string(i) + " (token " +
+                                       std::to_string(items[i].token) + ") repeats key id='" +
+                                       items[i].id + "' t=" + std::to_string(items[i].t));
+      }
+    }
+  }
+  size_t size = body->size() + 64 + table.size();
+  for (const auto& it : items) size += 64 + it.id.size() + it.attributes_json.size();
+  body->reserve(size);
+  *body += "{\"RequestItems\":{";
+  AppendJsonString(body, table);
+  *body += ":[";
+  for (size_t i = 0; i < items.size(); ++i) {
+    if (i != 0) body->push_back(',');
+    *body += "{\"PutRequest\":{\"Item\":";
+    AppendItem(body, items[i].id, items[i].t, items[i].attributes_json);
+    *body += "}}";
+  }
+  *body += "]}}";
+  return Status::OK();
+}
+
 struct DynamoDbClient::SignerHolder {
   sigv4::Signer signer;
+  sigv4::Credentials creds;
   std::vector<sigv4::Header> headers;
   std::vector<sigv4::Header> add;
 };
@@ -156,53 +213,53 @@ std::string DynamoDbClient::Context(const Op& op) const {
   return s;
 }
 
-Status DynamoDbClient::ValidateTableName(const std::string& table) {
-  if (table.size() < 3 || table.size() > 255) {
-    return Status::InvalidArgument("table name '" + table + "' must have 3 to 255 characters");
-  }
-  for (char c : table) {
-    if (!(std::isalnum(static_cast<unsigned char>(c)) || c == '_' || c == '-' || c == '.')) {
-      return Status::InvalidArgument("table name '" + table +
-                                     "' may only contain a-z A-Z 0-9 _ - .");
-    }
-  }
-  return Status::OK();
-}
-
 void DynamoDbClient::FailFinal(Op* op, Status status) {
   op->done = true;
   op->status = std::move(status);
 }
 
-bool DynamoDbClient::StartAttempt(Op* op) {
+Status DynamoDbClient::Sign(const std::string& target, const std::string& context,
+                            HttpRequest* req) {
   const int64_t sign_s = skew_.CorrectedUnixSeconds(clock_->NowUnixNanos());
   Result<AwsCredentials> creds = credentials_->Get(sign_s, options_.credential_min_validity_s);
-  if (!creds.ok()) {
-    FailFinal(op, creds.status().WithContext(Context(*op) + ": credentials"));
-    return false;
-  }
-  sigv4::Credentials sc{creds->access_key_id, creds->secret_access_key, creds->session_token};
+  if (!creds.ok()) return creds.status().WithContext(context + ": credentials");
+  SignerHolder& s = *signer_;
+  s.creds.access_key_id = creds->access_key_id;
+  s.creds.secret_access_key = creds->secret_access_key;
+  s.creds.session_token = creds->session_token;
   sigv4::SigningParams params;
   params.region = endpoint_.region;
   params.service = "dynamodb";
   params.unix_seconds = sign_s;
 
-  SignerHolder& s = *signer_;
   s.headers.resize(2);
   s.headers[0].name = "Content-Type";
   s.headers[0].value = kContentType;
   s.headers[1].name = "X-Amz-Target";
-  s.headers[1].value = kTargetPrefix + op->target;
-  sigv4::Status st = s.signer.Sign("POST", url_, s.headers, op->req.body, sc, params, &s.add);
+  s.headers[1].value = kTargetPrefix;
+  s.headers[1].value += target;
+  sigv4::Status st = s.signer.Sign("POST", url_, s.headers, req->body, s.creds, params, &s.add);
+  if (!st.ok()) return Status::InvalidArgument(context + ": cannot sign: " + st.message());
+  req->url = url_;
+  req->headers.resize(s.headers.size() + s.add.size());
+  size_t i = 0;
+  for (const auto* list : {&s.headers, &s.add}) {
+    for (const auto& h : *list) {
+      std::string& line = req->headers[i++];
+      line.assign(h.name);
+      line += ": ";
+      line += h.value;
+    }
+  }
+  return Status::OK();
+}
+
+bool DynamoDbClient::StartAttempt(Op* op) {
+  Status st = Sign(op->target, Context(*op), &op->req);
   if (!st.ok()) {
-    FailFinal(op, Status::InvalidArgument(Context(*op) + ": cannot sign: " + st.message()));
+    FailFinal(op, st);
     return false;
   }
-  op->req.url = url_;
-  op->req.headers.clear();
-  for (const auto& h : s.headers) op->req.headers.push_back(h.name + ": " + h.value);
-  for (const auto& h : s.add) op->req.headers.push_back(h.name + ": " + h.value);
-
   ++op->attempts;
   ++stats_.attempts;
   if (op->attempts > 1) ++stats_.retries;
@@ -210,11 +267,24 @@ bool DynamoDbClient::StartAttempt(Op* op) {
   return true;
 }
 
+Status DynamoDbClient::PrepareBatchWriteItem(const std::string& table,
+                                             const std::vector<WriteItem>& items,
+                                             HttpRequest* request) {
+  request->body.clear();
+  ACCEL_RETURN_IF_ERROR(AppendBatchWriteItemBody(table, items, &request->body));
+  return Sign("BatchWriteItem", "DynamoDB BatchWriteItem on table '" + table + "'", request);
+}
+
 void DynamoDbClient::Finish(Op* op, const HttpResponse& r) {
   const int64_t now = clock_->MonotonicNanos();
   bool throttled = false;
   Status why;
   if (r.resent) op->unknown_outcome = true;
+  if (!r.transport.ok() && r.tls_failed) {
+    // Retrying cannot make an untrusted certificate trusted.
+    return FailFinal(op, Status::PermissionDenied(Context(*op) + ": TLS: " + r.transport.message() +
+                                                  " (a private CA goes in AWS_CA_BUNDLE)"));
+  }
   if (!r.transport.ok()) {
     ++stats_.network_errors;
     if (!r.connect_failed) op->unknown_outcome = true;
@@ -341,47 +411,20 @@ std::vector<BatchWriteResult> DynamoDbClient::BatchWriteItemMany(
   std::vector<BatchWriteResult> results(batches.size());
   std::vector<Op> ops(batches.size());
   std::vector<Op*> run;
-  Status table_ok = ValidateTableName(table);
   for (size_t b = 0; b < batches.size(); ++b) {
     const auto& items = batches[b];
     BatchWriteResult& res = results[b];
-    Status st = table_ok;
-    if (st.ok() && items.size() > kMaxBatchItems) {
-      st = Status::InvalidArgument("BatchWriteItem: " + std::to_string(items.size()) +
-                                   " items; at most 25 per request");
-    }
-    std::unordered_set<std::string> keys;
-    for (size_t i = 0; st.ok() && i < items.size(); ++i) {
-      if (!keys.insert(KeyOf(items[i].id, items[i].t)).second) {
-        st = Status::InvalidArgument("BatchWriteItem: item " + std::to_string(i) + " (token " +
-                                     std::to_string(items[i].token) + ") repeats key id='" +
-                                     items[i].id + "' t=" + std::to_string(items[i].t));
-      }
-    }
+    Op& op = ops[b];
+    Status st = AppendBatchWriteItemBody(table, items, &op.req.body);
     if (!st.ok() || items.empty()) {
       res.status = st;
-      if (!st.ok()) {
-        for (const auto& it : items) res.failed.push_back(it.token);
+      for (const auto& it : items) {
+        if (!st.ok()) res.failed.push_back(it.token);
       }
       continue;
     }
-    Op& op = ops[b];
     op.target = "BatchWriteItem";
     op.table = table;
-    size_t size = 64 + table.size();
-    for (const auto& it : items) size += 64 + it.id.size() + it.attributes_json.size();
-    std::string& body = op.req.body;
-    body.reserve(size);
-    body += "{\"RequestItems\":{";
-    AppendJsonString(&body, table);
-    body += ":[";
-    for (size_t i = 0; i < items.size(); ++i) {
-      if (i != 0) body.push_back(',');
-      body += "{\"PutRequest\":{\"Item\":";
-      AppendItem(&body, items[i].id, items[i].t, items[i].attributes_json);
-      body += "}}";
-    }
-    body += "]}}";
     run.push_back(&op);
   }
   Run(run);

@@ -36,12 +36,11 @@
 
 #include <cstdint>
 #include <memory>
+#include <nlohmann/json.hpp>
 #include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
-
-#include <nlohmann/json.hpp>
 
 #include "common/clock.h"
 #include "common/status.h"
@@ -91,8 +90,8 @@ struct PutItemRequest {
   std::string table;
   std::string id;
   int64_t t = 0;
-  std::string attributes_json;       // as in WriteItem
-  std::string condition_expression;  // e.g. "attribute_not_exists(id) OR v = :v"; may be empty
+  std::string attributes_json;         // as in WriteItem
+  std::string condition_expression;    // e.g. "attribute_not_exists(id) OR v = :v"; may be empty
   std::string expression_names_json;   // members: "#n":"n"; may be empty
   std::string expression_values_json;  // members: ":v":{"N":"3"}; may be empty
 };
@@ -114,20 +113,26 @@ struct QueryResult {
 };
 
 struct DynamoDbStats {
-  uint64_t calls = 0;              // operations (one BatchWriteItem = one call)
-  uint64_t attempts = 0;           // HTTP requests sent
-  uint64_t retries = 0;            // attempts after the first
-  uint64_t throttled = 0;          // throttling responses
-  uint64_t server_errors = 0;      // 5xx
-  uint64_t network_errors = 0;     // no HTTP response (reset, timeout, refused)
+  uint64_t calls = 0;           // operations (one BatchWriteItem = one call)
+  uint64_t attempts = 0;        // HTTP requests sent
+  uint64_t retries = 0;         // attempts after the first
+  uint64_t throttled = 0;       // throttling responses
+  uint64_t server_errors = 0;   // 5xx
+  uint64_t network_errors = 0;  // no HTTP response (reset, timeout, refused)
   uint64_t credential_retries = 0;
   uint64_t clock_skew_retries = 0;
-  uint64_t budget_exhausted = 0;   // retryable errors returned because the budget was spent
-  int64_t backoff_ms_total = 0;    // sum of scheduled backoff delays
+  uint64_t budget_exhausted = 0;  // retryable errors returned because the budget was spent
+  int64_t backoff_ms_total = 0;   // sum of scheduled backoff delays
 };
 
 // Appends `s` as a JSON string literal (quotes included), escaping per RFC 8259.
 void AppendJsonString(std::string* out, std::string_view s);
+
+// Appends the BatchWriteItem request body for `items` (PutRequests) to *body
+// with plain string appends (the hot path: no JSON DOM). InvalidArgument for
+// a bad table name, more than 25 items or a repeated key.
+Status AppendBatchWriteItemBody(const std::string& table, const std::vector<WriteItem>& items,
+                                std::string* body);
 
 class DynamoDbClient {
  public:
@@ -161,6 +166,12 @@ class DynamoDbClient {
   Result<std::string> DescribeTableStatus(const std::string& table);
   Status WaitUntilActive(const std::string& table, int64_t timeout_ms);
 
+  // Builds and signs a BatchWriteItem request exactly as BatchWriteItem would
+  // send it, without sending: for benchmarks with a null sink, and for tools
+  // that hand requests to another transport. Reuses *request's buffers.
+  Status PrepareBatchWriteItem(const std::string& table, const std::vector<WriteItem>& items,
+                               HttpRequest* request);
+
   // Any other DynamoDB operation: `target` without prefix ("UpdateItem"),
   // `body` the JSON request. Returns the response body of a 200.
   Result<std::string> Call(const std::string& target, std::string body);
@@ -179,7 +190,7 @@ class DynamoDbClient {
   bool StartAttempt(Op* op);
   void Finish(Op* op, const HttpResponse& r);
   void FailFinal(Op* op, Status status);
-  static Status ValidateTableName(const std::string& table);
+  Status Sign(const std::string& target, const std::string& context, HttpRequest* req);
   std::string Context(const Op& op) const;
 
   DynamoDbClientOptions options_;

@@ -172,8 +172,10 @@ void HttpClient::Collect(std::vector<Completion>* done) {
       curl_easy_getinfo(e, CURLINFO_RESPONSE_CODE, &t->response.status);
     } else {
       t->response.timed_out = rc == CURLE_OPERATION_TIMEDOUT;
-      t->response.connect_failed = rc == CURLE_COULDNT_CONNECT ||
-                                   rc == CURLE_COULDNT_RESOLVE_HOST;
+      t->response.connect_failed = rc == CURLE_COULDNT_CONNECT || rc == CURLE_COULDNT_RESOLVE_HOST;
+      t->response.tls_failed = rc == CURLE_PEER_FAILED_VERIFICATION ||
+                               rc == CURLE_SSL_CACERT_BADFILE || rc == CURLE_SSL_CERTPROBLEM ||
+                               rc == CURLE_SSL_ISSUER_ERROR || rc == CURLE_SSL_PINNEDPUBKEYNOTMATCH;
       std::string why = t->errbuf[0] != '\0' ? t->errbuf : curl_easy_strerror(rc);
       char* url = nullptr;
       curl_easy_getinfo(e, CURLINFO_EFFECTIVE_URL, &url);

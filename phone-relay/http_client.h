@@ -41,8 +41,9 @@ struct HttpResponse {
   // OK when an HTTP response arrived (whatever its status); otherwise
   // Unavailable with curl's reason.
   Status transport;
-  bool timed_out = false;        // connect or request timeout
-  bool connect_failed = false;   // nothing reached the server (refused, no route)
+  bool timed_out = false;       // connect or request timeout
+  bool connect_failed = false;  // nothing reached the server (refused, no route)
+  bool tls_failed = false;      // certificate not trusted / TLS setup failed: a config error
   long status = 0;
   std::string body;
   // libcurl re-sent the request by itself on a fresh connection because a
@@ -57,8 +58,8 @@ struct HttpResponse {
 
 struct HttpStats {
   uint64_t requests = 0;
-  uint64_t connections_opened = 0;  // new TCP connections (the rest were reused)
-  uint64_t transparent_resends = 0; // libcurl's own re-sends after a dead reused connection
+  uint64_t connections_opened = 0;   // new TCP connections (the rest were reused)
+  uint64_t transparent_resends = 0;  // libcurl's own re-sends after a dead reused connection
 };
 
 class HttpClient {
@@ -95,8 +96,8 @@ class HttpClient {
 
   HttpOptions options_;
   Clock* clock_;
-  void* multi_ = nullptr;          // CURLM*
-  std::vector<void*> idle_easy_;   // CURL* kept for reuse
+  void* multi_ = nullptr;         // CURLM*
+  std::vector<void*> idle_easy_;  // CURL* kept for reuse
   std::map<uint64_t, std::unique_ptr<Transfer>> transfers_;
   uint64_t next_id_ = 1;
   HttpStats stats_;

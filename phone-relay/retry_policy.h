@@ -24,11 +24,11 @@ struct RetryOptions {
   int64_t base_delay_ms = 25;            // 5xx, network errors
   int64_t throttle_base_delay_ms = 100;  // throttling errors
   int64_t max_delay_ms = 20000;
-  int budget_capacity = 500;   // tokens
-  int retry_cost = 5;          // tokens per retry
-  int timeout_retry_cost = 10; // tokens per retry after a timeout / network error
-  int success_refund = 1;      // tokens back per success on the first attempt
-  uint64_t seed = 0;           // 0: drawn from std::random_device
+  int budget_capacity = 500;    // tokens
+  int retry_cost = 5;           // tokens per retry
+  int timeout_retry_cost = 10;  // tokens per retry after a timeout / network error
+  int success_refund = 1;       // tokens back per success on the first attempt
+  uint64_t seed = 0;            // 0: drawn from std::random_device
 };
 
 class RetryPolicy {

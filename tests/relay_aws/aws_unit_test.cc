@@ -1,11 +1,11 @@
 // Unit tests of the AWS pieces that need no server: endpoint resolution, error
 // parsing and classification, the clock-skew estimator (synthetic Date
 // headers), the retry policy's backoff and budget, JSON string escaping.
-#include <map>
-#include <string>
-
 #include <gtest/gtest.h>
+
+#include <map>
 #include <nlohmann/json.hpp>
+#include <string>
 
 #include "phone-relay/aws_endpoint.h"
 #include "phone-relay/aws_error.h"
@@ -119,24 +119,33 @@ TEST(AwsErrorTest, ParsesDynamoDbJson) {
   EXPECT_EQ(ClassifyAwsError(e), ErrorClass::kNotFound);
   EXPECT_TRUE(AwsErrorToStatus(e, "ctx").IsNotFound());
 
-  e = ParseAwsError(400, R"j({"__type":"com.amazon.coral.validate#ValidationException","Message":"Item size has exceeded the maximum allowed size"})j");
+  e = ParseAwsError(
+      400,
+      R"j({"__type":"com.amazon.coral.validate#ValidationException","Message":"Item size has exceeded the maximum allowed size"})j");
   EXPECT_EQ(e.code, "ValidationException");
   EXPECT_EQ(e.message, "Item size has exceeded the maximum allowed size");
   EXPECT_EQ(ClassifyAwsError(e), ErrorClass::kValidation);
 
-  for (const char* t : {"ThrottlingException", "ProvisionedThroughputExceededException",
-                        "RequestLimitExceeded"}) {
+  for (const char* t :
+       {"ThrottlingException", "ProvisionedThroughputExceededException", "RequestLimitExceeded"}) {
     e = ParseAwsError(400, std::string(R"j({"__type":"com.amazonaws.dynamodb.v20120810#)j") + t +
                                R"j(","message":"slow down"})j");
     EXPECT_EQ(ClassifyAwsError(e), ErrorClass::kThrottling) << t;
   }
-  e = ParseAwsError(400, R"j({"__type":"com.amazon.coral.service#InvalidSignatureException","message":"Signature expired: 20261124T060000Z is now earlier than 20261124T063814Z (20261124T064314Z - 5 min.)"})j");
+  e = ParseAwsError(
+      400,
+      R"j({"__type":"com.amazon.coral.service#InvalidSignatureException","message":"Signature expired: 20261124T060000Z is now earlier than 20261124T063814Z (20261124T064314Z - 5 min.)"})j");
   EXPECT_EQ(ClassifyAwsError(e), ErrorClass::kClockSkew);
-  e = ParseAwsError(400, R"j({"__type":"com.amazon.coral.service#InvalidSignatureException","message":"The request signature we calculated does not match"})j");
+  e = ParseAwsError(
+      400,
+      R"j({"__type":"com.amazon.coral.service#InvalidSignatureException","message":"The request signature we calculated does not match"})j");
   EXPECT_EQ(ClassifyAwsError(e), ErrorClass::kCredentials);
-  e = ParseAwsError(400, R"j({"__type":"com.amazonaws.dynamodb.v20120810#ConditionalCheckFailedException","message":"The conditional request failed"})j");
+  e = ParseAwsError(
+      400,
+      R"j({"__type":"com.amazonaws.dynamodb.v20120810#ConditionalCheckFailedException","message":"The conditional request failed"})j");
   EXPECT_EQ(ClassifyAwsError(e), ErrorClass::kConditionFailed);
-  e = ParseAwsError(503, R"j({"__type":"com.amazonaws.dynamodb.v20120810#ServiceUnavailableException"})j");
+  e = ParseAwsError(
+      503, R"j({"__type":"com.amazonaws.dynamodb.v20120810#ServiceUnavailableException"})j");
   EXPECT_EQ(ClassifyAwsError(e), ErrorClass::kTransient);
 }
 
@@ -144,9 +153,12 @@ TEST(AwsErrorTest, ParsesMotoXmlAndJunk) {
   AwsError e = ParseAwsError(403, R"j(<?xml version="1.0" encoding="utf-8"?>
 <ErrorResponse><Errors><Error><Code>SignatureDoesNotMatch</Code><Message>The request signature we calculated does not match the signature you provided.</Message><Type>Sender</Type></Error></Errors></ErrorResponse>)j");
   EXPECT_EQ(e.code, "SignatureDoesNotMatch");
-  EXPECT_EQ(e.message, "The request signature we calculated does not match the signature you provided.");
+  EXPECT_EQ(e.message,
+            "The request signature we calculated does not match the signature you provided.");
   EXPECT_EQ(ClassifyAwsError(e), ErrorClass::kCredentials);
-  e = ParseAwsError(403, "<ErrorResponse><Errors><Error><Code>AccessDenied</Code><Message>no</Message></Error></Errors></ErrorResponse>");
+  e = ParseAwsError(403,
+                    "<ErrorResponse><Errors><Error><Code>AccessDenied</Code><Message>no</Message></"
+                    "Error></Errors></ErrorResponse>");
   EXPECT_EQ(ClassifyAwsError(e), ErrorClass::kAccessDenied);
   EXPECT_TRUE(AwsErrorToStatus(e, "").IsPermissionDenied());
 
@@ -186,14 +198,11 @@ TEST(ClockSkewTest, EstimatesFromMidpointAndResets) {
   EXPECT_EQ(skew.offset_s(), 1200);
   EXPECT_EQ(skew.CorrectedUnixSeconds((server - 1200) * kSec), server);
   // 20 minutes ahead.
-  EXPECT_EQ(skew.Update(server, (server + 1200) * kSec, (server + 1200) * kSec + kSec / 10),
-            -1200);
+  EXPECT_EQ(skew.Update(server, (server + 1200) * kSec, (server + 1200) * kSec + kSec / 10), -1200);
   // A long round trip does not bias the estimate: the midpoint is used. (The
   // Date header truncates, so the server's instant is taken as D + 0.5 s.)
-  EXPECT_EQ(skew.Update(server, (server - 600 - 5) * kSec, (server - 600 + 5) * kSec + kSec),
-            600);
-  EXPECT_EQ(skew.Update(server, (server - 600 - 5) * kSec, (server - 600 + 5) * kSec - kSec),
-            601);
+  EXPECT_EQ(skew.Update(server, (server - 600 - 5) * kSec, (server - 600 + 5) * kSec + kSec), 600);
+  EXPECT_EQ(skew.Update(server, (server - 600 - 5) * kSec, (server - 600 + 5) * kSec - kSec), 601);
   // The clock was fixed: the next response brings the offset back to 0.
   EXPECT_EQ(skew.Update(server, server * kSec, server * kSec + kSec / 100), 0);
   EXPECT_EQ(skew.offset_s(), 0);
@@ -241,7 +250,8 @@ TEST(RetryPolicyTest, FullJitterWithinGrowingCaps) {
   }
   // Same seed, same delays.
   RetryPolicy a(o), b(o);
-  for (int i = 1; i < 20; ++i) EXPECT_EQ(a.BackoffMs(i % 6 + 1, i % 2), b.BackoffMs(i % 6 + 1, i % 2));
+  for (int i = 1; i < 20; ++i)
+    EXPECT_EQ(a.BackoffMs(i % 6 + 1, i % 2), b.BackoffMs(i % 6 + 1, i % 2));
 }
 
 TEST(RetryPolicyTest, BudgetEmptiesAndRefills) {
@@ -270,9 +280,69 @@ TEST(JsonTest, AppendJsonStringRoundTrips) {
   EXPECT_EQ(nlohmann::json::parse(out).get<std::string>(), in);
 }
 
+// The request BatchWriteItem sends, built and signed without sending: the
+// body is valid JSON holding the items, and only the headers no proxy or HTTP
+// stack rewrites are signed (PITFALLS 7: never user-agent).
+TEST(DynamoDbRequestTest, PreparedBatchWriteIsSignedAndWellFormed) {
+  StaticCredentialsProvider creds(AwsCredentials{"AKIDEXAMPLE", "secret", "session-tok", 0}, "u");
+  ManualClock clock(1795502491LL * 1000000000);
+  DynamoDbClientOptions o;
+  o.endpoint.endpoint_url = "http://127.0.0.1:8000";
+  o.endpoint.region = "eu-central-1";
+  auto client = DynamoDbClient::Create(o, &creds, &clock);
+  ASSERT_TRUE(client.ok()) << client.status().ToString();
+  std::vector<WriteItem> items;
+  for (int i = 0; i < 25; ++i) {
+    items.push_back(WriteItem{static_cast<uint64_t>(i), "id\"" + std::to_string(i % 2), 1000 + i,
+                              i % 3 == 0 ? "" : "\"n\":{\"N\":\"" + std::to_string(i) + "\"}"});
+  }
+  HttpRequest req;
+  ASSERT_TRUE((*client)->PrepareBatchWriteItem("rows", items, &req).ok());
+  nlohmann::json body = nlohmann::json::parse(req.body);
+  ASSERT_EQ(body["RequestItems"]["rows"].size(), 25u);
+  EXPECT_EQ(body["RequestItems"]["rows"][1]["PutRequest"]["Item"],
+            nlohmann::json::parse(R"j({"id":{"S":"id\"1"},"t":{"N":"1001"},"n":{"N":"1"}})j"));
+  EXPECT_EQ(body["RequestItems"]["rows"][3]["PutRequest"]["Item"],
+            nlohmann::json::parse(R"j({"id":{"S":"id\"1"},"t":{"N":"1003"}})j"));
+  EXPECT_EQ(req.url, "http://127.0.0.1:8000/");
+  std::string all;
+  for (const auto& h : req.headers) all += h + "\n";
+  EXPECT_NE(all.find("Content-Type: application/x-amz-json-1.0\n"), std::string::npos) << all;
+  EXPECT_NE(all.find("X-Amz-Target: DynamoDB_20120810.BatchWriteItem\n"), std::string::npos);
+  EXPECT_NE(all.find("X-Amz-Date: 20261124T064131Z\n"), std::string::npos) << all;
+  EXPECT_NE(all.find("X-Amz-Security-Token: session-tok\n"), std::string::npos) << all;
+  EXPECT_NE(all.find("Credential=AKIDEXAMPLE/20261124/eu-central-1/dynamodb/aws4_request"),
+            std::string::npos)
+      << all;
+  EXPECT_NE(all.find("SignedHeaders=content-type;host;x-amz-date;x-amz-security-token;"
+                     "x-amz-target,"),
+            std::string::npos)
+      << all;
+  EXPECT_EQ(all.find("secret\n"), std::string::npos);
+
+  // The clock-skew offset moves the signing time.
+  (*client)->clock_skew().Update(1795502491 + 1200, 1795502491LL * 1000000000 + 500000000,
+                                 1795502491LL * 1000000000 + 500000000);
+  ASSERT_TRUE((*client)->PrepareBatchWriteItem("rows", items, &req).ok());
+  all.clear();
+  for (const auto& h : req.headers) all += h + "\n";
+  EXPECT_NE(all.find("X-Amz-Date: 20261124T070131Z\n"), std::string::npos) << all;
+
+  // Rejected before signing.
+  items.push_back(items[0]);
+  EXPECT_TRUE((*client)->PrepareBatchWriteItem("rows", items, &req).IsInvalidArgument());
+  items.pop_back();
+  items[5].t = items[4].t;
+  items[5].id = items[4].id;
+  Status dup = (*client)->PrepareBatchWriteItem("rows", items, &req);
+  EXPECT_NE(dup.message().find("item 5 (token 5) repeats key"), std::string::npos)
+      << dup.ToString();
+  EXPECT_TRUE((*client)->PrepareBatchWriteItem("x", {}, &req).IsInvalidArgument());
+}
+
 TEST(LocalServerTest, ClearErrorWhenNoReadyLine) {
-  auto s = testing::LocalServer::Start({"sh", "-c", "echo starting up >&2; echo oops; exit 3"},
-                                       10000);
+  auto s =
+      testing::LocalServer::Start({"sh", "-c", "echo starting up >&2; echo oops; exit 3"}, 10000);
   ASSERT_FALSE(s.ok());
   EXPECT_NE(s.status().message().find("instead of 'READY <url>'"), std::string::npos)
       << s.status().ToString();

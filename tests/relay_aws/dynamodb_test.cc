@@ -10,8 +10,8 @@
 #include <algorithm>
 #include <cstdio>
 #include <ctime>
-#include <iomanip>
 #include <fstream>
+#include <iomanip>
 #include <sstream>
 
 #include "tests/relay_aws/test_util.h"
@@ -352,6 +352,35 @@ TEST(UnreachableTest, SilentEndpointTimesOut) {
   EXPECT_LT(elapsed_ms, 30000);
 }
 
+// https: verification is always on. A self-signed endpoint is refused (not
+// retried) until its certificate is given as the CA bundle (AWS_CA_BUNDLE).
+TEST(TlsTest, VerifiesPeerAndHonoursCaBundle) {
+  testing::TempDir dir;
+  testing::FaultProxyOptions po;
+  po.rate = 0;
+  po.tls_dir = dir.path();
+  auto proxy = LocalServer::StartFaultProxy(ServerEndpoint("dynalite"), po);
+  ASSERT_TRUE(proxy.ok()) << proxy.status().ToString();
+  ASSERT_EQ((*proxy)->endpoint().rfind("https://127.0.0.1:", 0), 0u) << (*proxy)->endpoint();
+  auto creds = FakeCredentials();
+
+  auto untrusted = NewClient((*proxy)->endpoint(), creds.get());
+  ASSERT_NE(untrusted, nullptr);
+  Result<std::string> r = untrusted->Call("ListTables", "{}");
+  ASSERT_FALSE(r.ok());
+  EXPECT_TRUE(r.status().IsPermissionDenied()) << r.status().ToString();
+  EXPECT_NE(r.status().message().find("AWS_CA_BUNDLE"), std::string::npos);
+  EXPECT_EQ(untrusted->stats().attempts, 1u);
+
+  auto trusted =
+      NewClient((*proxy)->endpoint(), creds.get(), "us-east-1",
+                [&dir](DynamoDbClientOptions* o) { o->endpoint.ca_bundle = dir.File("cert.pem"); });
+  ASSERT_NE(trusted, nullptr);
+  r = trusted->Call("ListTables", "{}");
+  ASSERT_TRUE(r.ok()) << r.status().ToString();
+  EXPECT_NE(r->find("TableNames"), std::string::npos) << *r;
+}
+
 // Clock skew. Neither moto nor dynalite checks the signing time (moto: noted in
 // shared/localaws/NOTES.md; dynalite verifies nothing), so the fault proxy
 // plays DynamoDB's part: 400 InvalidSignatureException "Signature expired" /
@@ -394,7 +423,8 @@ TEST(ClockSkewTest, TwentyMinutesOffIsCorrectedAndResetWhenFixed) {
   std::vector<std::string> faults;
   for (const auto& l : log) faults.push_back(l["fault"]);
   const size_t n = log.size();
-  EXPECT_EQ(std::count(faults.begin(), faults.end(), "skew"), 2) << ::testing::PrintToString(faults);
+  EXPECT_EQ(std::count(faults.begin(), faults.end(), "skew"), 2)
+      << ::testing::PrintToString(faults);
   EXPECT_EQ(faults[0], "skew");
   EXPECT_EQ(faults[1], "none");
   EXPECT_EQ(faults[n - 3], "skew");
@@ -404,7 +434,7 @@ TEST(ClockSkewTest, TwentyMinutesOffIsCorrectedAndResetWhenFixed) {
     in >> std::get_time(&tm, "%Y%m%dT%H%M%SZ");
     return static_cast<int64_t>(timegm(&tm));
   };
-  EXPECT_NEAR(amz(log[1]) - amz(log[0]), 1200, 3);      // corrected by +20 min
+  EXPECT_NEAR(amz(log[1]) - amz(log[0]), 1200, 3);           // corrected by +20 min
   EXPECT_NEAR(amz(log[n - 2]) - amz(log[n - 3]), -1200, 3);  // correction dropped
 }
 

@@ -52,12 +52,12 @@ TEST_F(FaultTest, ThirtyPercentFaultsTableEndsExact) {
   po.log_file = dir_.File("proxy.log");
   auto proxy = StartProxy(po);
   ASSERT_NE(proxy, nullptr);
-  auto client = NewClient(proxy->endpoint(), creds_.get(), "us-east-1",
-                          [seed](DynamoDbClientOptions* o) {
-                            o->retry.seed = seed;
-                            o->retry.max_attempts = 10;
-                            o->http.request_timeout_ms = 5000;  // slow faults stay below it
-                          });
+  auto client =
+      NewClient(proxy->endpoint(), creds_.get(), "us-east-1", [seed](DynamoDbClientOptions* o) {
+        o->retry.seed = seed;
+        o->retry.max_attempts = 10;
+        o->http.request_timeout_ms = 5000;  // slow faults stay below it
+      });
   ASSERT_NE(client, nullptr);
 
   const int kRows = 500;
@@ -70,7 +70,8 @@ TEST_F(FaultTest, ThirtyPercentFaultsTableEndsExact) {
   for (; !pending.empty() && round < 40; ++round) {
     std::vector<std::vector<WriteItem>> batches;
     for (const auto& kv : pending) {
-      if (batches.empty() || batches.back().size() == 25) batches.emplace_back();
+      // Small batches: more requests, so every fault kind occurs.
+      if (batches.empty() || batches.back().size() == 10) batches.emplace_back();
       batches.back().push_back(kv.second);
     }
     std::vector<BatchWriteResult> res = client->BatchWriteItemMany(kTable, batches);

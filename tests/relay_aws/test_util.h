@@ -3,17 +3,17 @@
 #ifndef ACCEL_TESTS_RELAY_AWS_TEST_UTIL_H_
 #define ACCEL_TESTS_RELAY_AWS_TEST_UTIL_H_
 
+#include <gtest/gtest.h>
+
 #include <atomic>
 #include <cstdint>
 #include <cstdlib>
 #include <fstream>
 #include <functional>
 #include <memory>
+#include <nlohmann/json.hpp>
 #include <string>
 #include <vector>
-
-#include <gtest/gtest.h>
-#include <nlohmann/json.hpp>
 
 #include "common/clock.h"
 #include "phone-relay/credentials.h"
@@ -49,7 +49,8 @@ inline std::unique_ptr<StaticCredentialsProvider> FakeCredentials() {
 }
 
 inline std::unique_ptr<DynamoDbClient> NewClient(
-    const std::string& endpoint, CredentialsProvider* creds, const std::string& region = "us-east-1",
+    const std::string& endpoint, CredentialsProvider* creds,
+    const std::string& region = "us-east-1",
     const std::function<void(DynamoDbClientOptions*)>& tweak = {}, Clock* clock = Clock::Real()) {
   DynamoDbClientOptions o;
   o.endpoint.endpoint_url = endpoint;

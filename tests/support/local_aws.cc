@@ -90,8 +90,8 @@ std::string SourceDir() {
 
 TempDir::TempDir(const std::string& prefix) {
   const char* tmp = std::getenv("TMPDIR");
-  std::string tmpl = std::string(tmp != nullptr && *tmp != '\0' ? tmp : "/tmp") + "/" + prefix +
-                     "-XXXXXX";
+  std::string tmpl =
+      std::string(tmp != nullptr && *tmp != '\0' ? tmp : "/tmp") + "/" + prefix + "-XXXXXX";
   std::vector<char> buf(tmpl.begin(), tmpl.end());
   buf.push_back('\0');
   if (mkdtemp(buf.data()) == nullptr) {
@@ -226,11 +226,12 @@ Result<std::unique_ptr<LocalServer>> LocalServer::StartDynalite(const std::strin
   return Start(argv);
 }
 
-Result<std::unique_ptr<LocalServer>> LocalServer::StartFaultProxy(
-    const std::string& upstream, const FaultProxyOptions& o) {
-  std::vector<std::string> argv = {"python3", SourceDir() + "/tests/fixtures/fault_proxy.py",
-                                   "--upstream", upstream, "--seed", std::to_string(o.seed),
-                                   "--slow-ms", std::to_string(o.slow_ms)};
+Result<std::unique_ptr<LocalServer>> LocalServer::StartFaultProxy(const std::string& upstream,
+                                                                  const FaultProxyOptions& o) {
+  std::vector<std::string> argv = {"python3",    SourceDir() + "/tests/fixtures/fault_proxy.py",
+                                   "--upstream", upstream,
+                                   "--seed",     std::to_string(o.seed),
+                                   "--slow-ms",  std::to_string(o.slow_ms)};
   std::ostringstream rate;
   rate << o.rate;
   argv.push_back("--rate");
@@ -246,6 +247,10 @@ Result<std::unique_ptr<LocalServer>> LocalServer::StartFaultProxy(
   if (o.fail_first >= 0) {
     argv.push_back("--fail-first");
     argv.push_back(std::to_string(o.fail_first));
+  }
+  if (!o.tls_dir.empty()) {
+    argv.push_back("--tls-dir");
+    argv.push_back(o.tls_dir);
   }
   if (o.check_skew_s > 0) {
     argv.push_back("--check-skew-s");

@@ -55,6 +55,7 @@ struct FaultProxyOptions {
   std::string log_file;  // one JSON line per request
   int fail_first = -1;   // >= 0: fault the first N attempts of every distinct body
   int check_skew_s = 0;  // > 0: reject X-Amz-Date further than this from now, like DynamoDB
+  std::string tls_dir;   // serve https with a self-signed cert written to tls_dir/cert.pem
 };
 
 class LocalServer {
