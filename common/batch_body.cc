@@ -39,12 +39,17 @@ double Cross(const HullPoint& o, const HullPoint& a, const HullPoint& b) {
 // The scale s minimising the spread of c - s*k over the points (a convex
 // function; its minimum is found on the points' convex hulls), searched
 // within 0.2% of `guess`. *mid receives the centre of that spread.
-double FitScale(const std::vector<HullPoint>& pts, double guess, double* mid) {
+// Only points near the top of the band can be on the upper hull near the
+// optimum (and near the bottom for the lower one), so the caller passes those.
+double FitScale(const std::vector<HullPoint>& top, const std::vector<HullPoint>& bottom,
+                double guess, double* mid) {
   std::vector<HullPoint> upper, lower;
-  for (const HullPoint& p : pts) {
+  for (const HullPoint& p : bottom) {
     while (lower.size() >= 2 && Cross(lower[lower.size() - 2], lower.back(), p) <= 0)
       lower.pop_back();
     lower.push_back(p);
+  }
+  for (const HullPoint& p : top) {
     while (upper.size() >= 2 && Cross(upper[upper.size() - 2], upper.back(), p) >= 0)
       upper.pop_back();
     upper.push_back(p);
@@ -103,7 +108,7 @@ double LeastSquaresScale(const std::vector<HullPoint>& pts) {
 // own rounding interval) and fits the hulls of those; twice, the second time
 // with the better scale.
 double RobustFit(const std::vector<HullPoint>& pts, double s, double* mid) {
-  std::vector<HullPoint> in;
+  std::vector<HullPoint> in, top, bottom;
   in.reserve(pts.size());
   for (int round = 0; round < 2; ++round) {
     double rmin = 1e300, rmax = -1e300;
@@ -129,10 +134,25 @@ double RobustFit(const std::vector<HullPoint>& pts, double s, double* mid) {
     }
     const double center = rmin + (best_b + 1 - kPerUnit / 2.0) / kPerUnit;
     in.clear();
-    for (const HullPoint& p : pts)
-      if (std::fabs(p.c - s * p.k - center) <= 0.5 + 1.0 / kPerUnit) in.push_back(p);
-    if (in.size() < 2) return 0;
-    s = FitScale(in, s, mid);
+    double dmax = -1e300, dmin = 1e300;
+    for (const HullPoint& p : pts) {
+      const double d = p.c - s * p.k - center;
+      if (std::fabs(d) > 0.5 + 1.0 / kPerUnit) continue;
+      in.push_back(p);
+      dmax = std::max(dmax, d);
+      dmin = std::min(dmin, d);
+    }
+    const size_t inliers = in.size();
+    if (inliers < 2) return 0;
+    top.clear();
+    bottom.clear();
+    for (const HullPoint& p : in) {
+      const double d = p.c - s * p.k - center;
+      if (d >= dmax - 0.3) top.push_back(p);
+      if (d <= dmin + 0.3) bottom.push_back(p);
+    }
+    s = FitScale(top, bottom, s, mid);
+    if (inliers * 100 >= pts.size() * 99) break;  // the first estimate was good
   }
   return s;
 }
@@ -282,24 +302,31 @@ uint64_t RiceCost(const uint64_t* u, size_t len, int k) {
 }
 
 int ChooseMode(const uint64_t* u, size_t len) {
-  uint64_t any = 0, sum = 0, mx = 0;
+  uint64_t sum = 0, mx = 0, mx_clamped = 0;
   for (size_t i = 0; i < len; ++i) {
-    any |= u[i];
     const uint64_t v = std::min<uint64_t>(u[i], uint64_t{1} << 40);
     sum += v;
-    mx = std::max(mx, v);
+    mx = std::max(mx, u[i]);
+    mx_clamped = std::max(mx_clamped, v);
   }
-  if (any == 0) return 0;
+  if (mx == 0) return 0;
   // Candidates around the parameter the mean suggests, and around the one the
   // mean without the largest value suggests (one outlier - a gap, a glitch -
   // must not set the parameter for the whole block).
   const int g1 = std::max(0, BitLength(sum / len) - 1);
-  const int g2 = len > 1 ? std::max(0, BitLength((sum - mx) / (len - 1)) - 1) : g1;
+  const int g2 = len > 1 ? std::max(0, BitLength((sum - mx_clamped) / (len - 1)) - 1) : g1;
   int best_k = 0;
   uint64_t best = ~uint64_t{0};
   auto consider = [&](int k) {
     if (k < 0 || k > 63) return;
-    uint64_t c = RiceCost(u, len, k);
+    uint64_t c;
+    if ((mx >> k) < static_cast<uint64_t>(kEscapeQuotient)) {  // no escapes: a plain sum
+      uint64_t q = 0;
+      for (size_t i = 0; i < len; ++i) q += u[i] >> k;
+      c = q + len * (1 + static_cast<uint64_t>(k));
+    } else {
+      c = RiceCost(u, len, k);
+    }
     if (c < best) {
       best = c;
       best_k = k;
@@ -383,7 +410,7 @@ struct AxisPlan {
 
 void EncodeBody(const QSample* s, size_t n, std::string* out) {
   const size_t m = n - 1;  // residuals per stream
-  std::vector<uint64_t> res(m == 0 ? 1 : m);
+  std::vector<uint64_t> res(m == 0 ? 1 : m), res2(m == 0 ? 1 : m);
   std::vector<int32_t> axis(n);
   std::vector<int64_t> idx(n);
   std::string params;
@@ -406,7 +433,7 @@ void EncodeBody(const QSample* s, size_t n, std::string* out) {
       if (gcd == 1) {
         q = wv;
       } else if (wv > -(int64_t{1} << 52) && wv < (int64_t{1} << 52)) {
-        q = std::llround(static_cast<double>(wv) * inv);
+        q = static_cast<int64_t>(std::floor(static_cast<double>(wv) * inv + 0.5));
       } else {
         q = wv / static_cast<int64_t>(gcd);
       }
@@ -462,24 +489,23 @@ void EncodeBody(const QSample* s, size_t n, std::string* out) {
     }
     if (!plan.lat.on)
       for (size_t i = 0; i < n; ++i) idx[i] = axis[i];
+    // Both predictors in one pass; keep the one with the smaller magnitudes.
     uint64_t mag1 = 0, mag2 = 0;
     int64_t prev_d = 0;
     for (size_t i = 1; i < n; ++i) {
-      int64_t d = idx[i] - idx[i - 1];
-      mag1 = AddMag(mag1, ZigZag(d));
-      mag2 = AddMag(mag2, ZigZag(d - prev_d));
+      const int64_t d = idx[i] - idx[i - 1];
+      const uint64_t z1 = ZigZag(d), z2 = ZigZag(d - prev_d);
+      res[i - 1] = z1;
+      res2[i - 1] = z2;
+      mag1 = AddMag(mag1, z1);
+      mag2 = AddMag(mag2, z2);
       prev_d = d;
     }
     plan.order = mag2 < mag1 ? 2 : 1;
     plan.first = idx[0];
     if (plan.order == 2) modes |= static_cast<uint8_t>(1u << (1 + a));
     if (plan.lat.on) modes |= static_cast<uint8_t>(1u << (4 + a));
-    prev_d = 0;
-    for (size_t i = 1; i < n; ++i) {
-      int64_t d = idx[i] - idx[i - 1];
-      res[i - 1] = ZigZag(plan.order == 2 ? d - prev_d : d);
-      prev_d = d;
-    }
+    if (plan.order == 2) res.swap(res2);
     EncodeStream(res.data(), m, &w);
     // Parameters of this axis.
     if (plan.lat.on) {

@@ -76,7 +76,8 @@ void ExpectRoundTrip(const std::vector<QSample>& q, const std::string& what,
   // Sample blocks carry the same body.
   if (q.size() <= kMaxBlockSamples) {
     std::string blob;
-    const int64_t base = q.empty() ? 0 : q[0].t_ns - 123;
+    const int64_t base =
+        q.empty() ? 0 : static_cast<int64_t>(static_cast<uint64_t>(q[0].t_ns) - 123);
     ASSERT_TRUE(EncodeSampleBlock(base, q.data(), q.size(), &blob).ok()) << what;
     std::vector<QSample> b2;
     st = DecodeSampleBlock(base, blob, &b2);
