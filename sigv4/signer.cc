@@ -185,6 +185,9 @@ Status Signer::Prepare(std::string_view method, std::string_view url,
       return Status::InvalidArgument("header #" + std::to_string(i) + " \"" + h.name +
                                      "\" clashes with a presigned-URL parameter");
     }
+    // lname points into hbuf_, which the value append below may reallocate: decide now.
+    const bool is_host = lname == "host";
+    const bool is_content_sha256 = lname == "x-amz-content-sha256";
     const size_t val_off = hbuf_.size();
     const size_t bad = internal::AppendTrimmedValue(h.value, &hbuf_);
     if (bad != std::string::npos) {
@@ -200,8 +203,8 @@ Status Signer::Prepare(std::string_view method, std::string_view url,
     e.ext = nullptr;
     e.order = static_cast<uint32_t>(entries_.size());
     entries_.push_back(e);
-    if (lname == "host") have_host = true;
-    if (lname == "x-amz-content-sha256") {
+    if (is_host) have_host = true;
+    if (is_content_sha256) {
       if (have_caller_payload_hash) {
         return Status::InvalidArgument("header X-Amz-Content-Sha256 is given twice");
       }

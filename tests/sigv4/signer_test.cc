@@ -181,6 +181,22 @@ TEST(Sigv4Signer, AddsHeadersInDocumentedOrderAndReusesOutput) {
   EXPECT_EQ(s.signed_headers(), "host;x-amz-date;x-amz-security-token");
 }
 
+// Header names and values share one growing buffer; a Host header whose value makes it reallocate
+// must still be recognised (regression: the name was read after the buffer moved).
+TEST(Sigv4Signer, HeaderBufferGrowthKeepsHostAndPayloadHashHeaders) {
+  for (size_t pad = 1900; pad < 2200; ++pad) {
+    Signer s;  // fresh, so its buffers start at the initial capacity
+    std::vector<Header> out;
+    const std::vector<Header> headers = {{"X-Big", std::string(pad, 'v')},
+                                         {"Host", "Example.com"},
+                                         {"X-Amz-Content-Sha256", std::string(64, 'a')}};
+    ASSERT_TRUE(s.Sign("PUT", "https://other.example/", headers, "", Creds(), Params(), &out).ok());
+    ASSERT_EQ(s.host(), "Example.com") << pad;
+    ASSERT_EQ(s.payload_hash(), std::string(64, 'a')) << pad;
+    ASSERT_EQ(s.signed_headers(), "host;x-amz-content-sha256;x-amz-date;x-big") << pad;
+  }
+}
+
 TEST(Sigv4Signer, SigningKeyCacheFollowsSecretDateRegionAndService) {
   Signer cached;
   std::vector<Header> out;
