@@ -131,17 +131,15 @@ Row MeasureFile(const std::string& path, std::vector<std::string>* raw_files,
     std::exit(1);
   }
 
-  // JSON prototype: one object per sample, values in g.
+  // JSON prototype: one object per sample, the values in g as captured.
   std::string js;
-  r.json_enc =
-      TimeNs([&] {
-        nlohmann::json arr = nlohmann::json::array();
-        for (const QSample& x : q)
-          arr.push_back(
-              {{"t", x.t_ns}, {"x", res.ToG(x.x)}, {"y", res.ToG(x.y)}, {"z", res.ToG(x.z)}});
-        js = arr.dump();
-      }) /
-      n;
+  r.json_enc = TimeNs([&] {
+                 nlohmann::json arr = nlohmann::json::array();
+                 for (const Sample& x : s)
+                   arr.push_back({{"t", x.t_ns}, {"x", x.x}, {"y", x.y}, {"z", x.z}});
+                 js = arr.dump();
+               }) /
+               n;
   r.json = static_cast<double>(js.size());
   std::vector<QSample> jback;
   r.json_dec = TimeNs([&] {

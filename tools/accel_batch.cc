@@ -134,14 +134,19 @@ int Encode(const Args& a) {
     if (!st.ok()) return Fail(a.input + ":" + std::to_string(i + 2) + ": " + st.message());
   }
   std::string out;
+  const auto t0 = std::chrono::steady_clock::now();
   st = EncodeBatch(h, q, &out);
+  const double ns =
+      std::chrono::duration<double, std::nano>(std::chrono::steady_clock::now() - t0).count();
   if (st.code() == Status::Code::kInvalidArgument && st.message().rfind("device id", 0) == 0)
     return Usage("--device-id: " + st.message());
   if (!st.ok()) return Fail(a.input + ": " + st.message());
   st = WriteFileAtomically(Env::Default(), a.output, out);
   if (!st.ok()) return Fail(Describe(st));
-  std::printf("%s: %zu samples, %zu bytes, %.3f bytes/sample\n", a.output.c_str(), q.size(),
-              out.size(), q.empty() ? 0.0 : static_cast<double>(out.size()) / q.size());
+  std::printf("%s: %zu samples, %zu bytes, %.3f bytes/sample, encoded in %.0f ns/sample\n",
+              a.output.c_str(), q.size(), out.size(),
+              q.empty() ? 0.0 : static_cast<double>(out.size()) / q.size(),
+              q.empty() ? 0.0 : ns / q.size());
   return 0;
 }
 
@@ -155,7 +160,10 @@ int Decode(const Args& a) {
   if (!st.ok()) return Fail(Describe(st));
   BatchHeader h;
   std::vector<QSample> q;
+  const auto t0 = std::chrono::steady_clock::now();
   st = DecodeBatch(data, &h, &q);
+  const double ns =
+      std::chrono::duration<double, std::nano>(std::chrono::steady_clock::now() - t0).count();
   if (!st.ok()) return Fail(a.input + ": " + st.message());
   auto res = Resolution::FromStep(h.resolution_g);
   if (!res.ok()) return Fail(a.input + ": " + res.status().message());
@@ -165,7 +173,8 @@ int Decode(const Args& a) {
   for (const QSample& s : q) AppendCsvLine(res->ToSample(s), &csv);
   st = WriteFileAtomically(Env::Default(), a.output, csv);
   if (!st.ok()) return Fail(Describe(st));
-  std::printf("%s: %zu samples\n", a.output.c_str(), q.size());
+  std::printf("%s: %zu samples, decoded in %.0f ns/sample\n", a.output.c_str(), q.size(),
+              q.empty() ? 0.0 : ns / q.size());
   return 0;
 }
 
