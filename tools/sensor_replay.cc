@@ -123,6 +123,14 @@ int main(int argc, char** argv) {
   auto aws = accel::tools::MakeAwsSetup(partition);
   if (!aws.ok()) return Fail(aws.status().ToString());
   partition = aws->creds->identity_id();
+  {
+    // Preflight: an unreachable endpoint or a missing table is said now, in one
+    // line, rather than after the data went into the relay's buffer.
+    auto st = aws->client->DescribeTableStatus(table);
+    if (!st.ok() && !(create_table && st.status().IsNotFound()))
+      return Fail("table " + table + " at " + aws->client->endpoint().url + ": " +
+                  st.status().ToString());
+  }
 
   char tmpl[] = "/tmp/sensor-replay.XXXXXX";
   if (!mkdtemp(tmpl)) return Fail("cannot create a temporary directory");
@@ -181,8 +189,9 @@ int main(int argc, char** argv) {
     agent_done = true;
   });
   bool tty = isatty(2);
-  double last_plain = 0;
+  double last_plain = 0, last_progress = Now();
   int64_t rows_done = 0;
+  uint64_t last_seen = 0;
   for (;;) {
     accel::AgentStats as = agent.stats();
     bool relay_idle = true;
@@ -210,6 +219,22 @@ int main(int argc, char** argv) {
       last_plain = el;
     }
     if (agent_done && relay_idle) break;
+    if (as.samples_batched + rows_done != last_seen) {
+      last_seen = as.samples_batched + rows_done;
+      last_progress = Now();
+    } else if (Now() - last_progress > 60) {
+      // Nothing moved for a minute: say why instead of hanging.
+      std::string why = "no progress for 60 s";
+      if (relay) {
+        auto st = relay->store()->GetStatus();
+        if (st.ok() && !st->last_error.empty()) why += "; relay: " + st->last_error;
+      }
+      agent.Stop();
+      agent_thread.join();
+      if (relay) relay->Stop();
+      std::system(("rm -rf '" + dir + "'").c_str());
+      return Fail(why + " (the data stays safe in a relay only when one runs; rerun to retry)");
+    }
     std::this_thread::sleep_for(std::chrono::milliseconds(200));  // progress refresh period
   }
   if (tty) std::fprintf(stderr, "\n");
