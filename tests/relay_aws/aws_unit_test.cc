@@ -85,7 +85,7 @@ TEST(AwsEndpointTest, RejectsWhatItMust) {
   EXPECT_FALSE(IsLoopbackHost("127.0.0.1.example.com"));
 }
 
-TEST(CredentialsTest, StaticFromEnvironment) {
+TEST(AwsCredentialsTest, StaticFromEnvironment) {
   auto p = StaticCredentialsProvider::FromEnvironment(
       "", FakeEnv({{"AWS_ACCESS_KEY_ID", "AKIDEXAMPLE"},
                    {"AWS_SECRET_ACCESS_KEY", "wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY"},
@@ -172,7 +172,7 @@ TEST(AwsErrorTest, ParsesMotoXmlAndJunk) {
   EXPECT_EQ(ClassifyAwsError(e), ErrorClass::kValidation);
 }
 
-TEST(ClockSkewTest, ParsesHttpDates) {
+TEST(AwsClockSkewTest, ParsesHttpDates) {
   int64_t t = 0;
   ASSERT_TRUE(ParseHttpDate("Tue, 24 Nov 2026 06:41:31 GMT", &t));
   EXPECT_EQ(t, 1795502491);
@@ -187,7 +187,7 @@ TEST(ClockSkewTest, ParsesHttpDates) {
   }
 }
 
-TEST(ClockSkewTest, EstimatesFromMidpointAndResets) {
+TEST(AwsClockSkewTest, EstimatesFromMidpointAndResets) {
   const int64_t kSec = 1000000000;
   const int64_t server = 1795502491;
   ClockSkew skew(30);
@@ -218,7 +218,7 @@ TEST(ClockSkewTest, EstimatesFromMidpointAndResets) {
   EXPECT_EQ(skew.offset_s(), 300);
 }
 
-TEST(RetryPolicyTest, FullJitterWithinGrowingCaps) {
+TEST(AwsRetryPolicyTest, FullJitterWithinGrowingCaps) {
   RetryOptions o;
   o.seed = 42;
   o.base_delay_ms = 10;
@@ -254,7 +254,7 @@ TEST(RetryPolicyTest, FullJitterWithinGrowingCaps) {
     EXPECT_EQ(a.BackoffMs(i % 6 + 1, i % 2), b.BackoffMs(i % 6 + 1, i % 2));
 }
 
-TEST(RetryPolicyTest, BudgetEmptiesAndRefills) {
+TEST(AwsRetryPolicyTest, BudgetEmptiesAndRefills) {
   RetryOptions o;
   o.seed = 1;
   o.budget_capacity = 20;
@@ -273,7 +273,7 @@ TEST(RetryPolicyTest, BudgetEmptiesAndRefills) {
   EXPECT_EQ(p.tokens(), 20);  // never above capacity
 }
 
-TEST(JsonTest, AppendJsonStringRoundTrips) {
+TEST(AwsJsonTest, AppendJsonStringRoundTrips) {
   std::string in = std::string("a\"b\\c\n\t\x01 ü end") + '\0' + "x";
   std::string out;
   AppendJsonString(&out, in);

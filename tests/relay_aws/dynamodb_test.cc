@@ -23,19 +23,22 @@ namespace {
 using testing::LocalServer;
 using namespace test;  // NOLINT
 
-// One server of each kind for the whole binary (starting moto costs ~1 s);
-// each test uses its own table.
+// One server of each kind per process, started on first use (starting moto
+// costs about a second, and ctest runs every test in its own process) and
+// stopped at the end; each test uses its own table.
 class Servers : public ::testing::Environment {
  public:
-  static LocalServer* moto() { return moto_.get(); }
-  static LocalServer* dynalite() { return dynalite_.get(); }
-  void SetUp() override {
-    auto m = LocalServer::StartMoto();
-    ASSERT_TRUE(m.ok()) << m.status().ToString();
-    moto_ = std::move(m).value();
-    auto d = LocalServer::StartDynalite();
-    ASSERT_TRUE(d.ok()) << d.status().ToString();
-    dynalite_ = std::move(d).value();
+  static LocalServer* Get(const std::string& kind) {
+    std::unique_ptr<LocalServer>& slot = kind == "moto" ? moto_ : dynalite_;
+    if (slot == nullptr) {
+      auto s = kind == "moto" ? LocalServer::StartMoto() : LocalServer::StartDynalite();
+      if (!s.ok()) {
+        ADD_FAILURE() << s.status().ToString();
+        return nullptr;
+      }
+      slot = std::move(s).value();
+    }
+    return slot.get();
   }
   void TearDown() override {
     moto_.reset();
@@ -49,13 +52,13 @@ std::unique_ptr<LocalServer> Servers::moto_, Servers::dynalite_;
 ::testing::Environment* const kServers = ::testing::AddGlobalTestEnvironment(new Servers);
 
 std::string ServerEndpoint(const std::string& kind) {
-  LocalServer* s = kind == "moto" ? Servers::moto() : Servers::dynalite();
+  LocalServer* s = Servers::Get(kind);
   return s != nullptr ? s->endpoint() : "http://127.0.0.1:1";
 }
 
-class RoundTripTest : public ::testing::TestWithParam<std::string> {};
+class DynamoDbRoundTripTest : public ::testing::TestWithParam<std::string> {};
 
-TEST_P(RoundTripTest, CreateWriteQueryGet) {
+TEST_P(DynamoDbRoundTripTest, CreateWriteQueryGet) {
   auto creds = FakeCredentials();
   auto client = NewClient(ServerEndpoint(GetParam()), creds.get());
   ASSERT_NE(client, nullptr);
@@ -102,7 +105,7 @@ TEST_P(RoundTripTest, CreateWriteQueryGet) {
   EXPECT_FALSE(g->has_value());
 }
 
-TEST_P(RoundTripTest, ConditionalPutReportsConditionFailed) {
+TEST_P(DynamoDbRoundTripTest, ConditionalPutReportsConditionFailed) {
   auto creds = FakeCredentials();
   auto client = NewClient(ServerEndpoint(GetParam()), creds.get());
   ASSERT_NE(client, nullptr);
@@ -141,7 +144,7 @@ TEST_P(RoundTripTest, ConditionalPutReportsConditionFailed) {
   EXPECT_EQ((**g)["v"]["N"], "2");
 }
 
-TEST_P(RoundTripTest, MissingTableIsNotFoundWithTheServersMessage) {
+TEST_P(DynamoDbRoundTripTest, MissingTableIsNotFoundWithTheServersMessage) {
   auto creds = FakeCredentials();
   auto client = NewClient(ServerEndpoint(GetParam()), creds.get());
   ASSERT_NE(client, nullptr);
@@ -156,9 +159,9 @@ TEST_P(RoundTripTest, MissingTableIsNotFoundWithTheServersMessage) {
   EXPECT_TRUE(client->GetItem("no_such_table", "user-1", 1).status().IsNotFound());
 }
 
-INSTANTIATE_TEST_SUITE_P(BothServers, RoundTripTest, ::testing::Values("moto", "dynalite"));
+INSTANTIATE_TEST_SUITE_P(BothServers, DynamoDbRoundTripTest, ::testing::Values("moto", "dynalite"));
 
-TEST(DynaliteTest, OversizedItemIsValidationErrorNotRetried) {
+TEST(DynamoDbDynaliteTest, OversizedItemIsValidationErrorNotRetried) {
   auto creds = FakeCredentials();
   auto client = NewClient(ServerEndpoint("dynalite"), creds.get());
   ASSERT_NE(client, nullptr);
@@ -196,7 +199,7 @@ TEST(DynaliteTest, OversizedItemIsValidationErrorNotRetried) {
   EXPECT_EQ(client->stats().retries, 0u);
 }
 
-TEST(DynaliteTest, ConnectionsAreReused) {
+TEST(DynamoDbDynaliteTest, ConnectionsAreReused) {
   auto creds = FakeCredentials();
   auto client = NewClient(ServerEndpoint("dynalite"), creds.get());
   ASSERT_NE(client, nullptr);
@@ -209,7 +212,7 @@ TEST(DynaliteTest, ConnectionsAreReused) {
   EXPECT_EQ(client->http_stats().connections_opened, 1u);
 }
 
-TEST(MotoTest, WrongRegionIsNotFoundNamingTheRegion) {
+TEST(DynamoDbMotoTest, WrongRegionIsNotFoundNamingTheRegion) {
   auto creds = FakeCredentials();
   auto east = NewClient(ServerEndpoint("moto"), creds.get(), "us-east-1");
   auto west = NewClient(ServerEndpoint("moto"), creds.get(), "eu-west-1");
@@ -224,7 +227,7 @@ TEST(MotoTest, WrongRegionIsNotFoundNamingTheRegion) {
 }
 
 // moto with signature checking on: an IAM user's key made by the launcher.
-class MotoAuthTest : public ::testing::Test {
+class DynamoDbMotoAuthTest : public ::testing::Test {
  protected:
   void SetUp() override {
     testing::MotoOptions o;
@@ -242,7 +245,7 @@ class MotoAuthTest : public ::testing::Test {
   std::string key_id_, secret_;
 };
 
-TEST_F(MotoAuthTest, SignedCallsAcceptedWrongSecretRejected) {
+TEST_F(DynamoDbMotoAuthTest, SignedCallsAcceptedWrongSecretRejected) {
   StaticCredentialsProvider good(AwsCredentials{key_id_, secret_, "", 0}, "user-1");
   auto client = NewClient(server_->endpoint(), &good);
   ASSERT_NE(client, nullptr);
@@ -301,7 +304,7 @@ TEST_F(MotoAuthTest, SignedCallsAcceptedWrongSecretRejected) {
 }
 
 // A port nobody listens on: connection refused on every attempt.
-TEST(UnreachableTest, RefusedEndpointIsUnavailable) {
+TEST(DynamoDbUnreachableTest, RefusedEndpointIsUnavailable) {
   int fd = socket(AF_INET, SOCK_STREAM, 0);
   sockaddr_in a{};
   a.sin_family = AF_INET;
@@ -323,7 +326,7 @@ TEST(UnreachableTest, RefusedEndpointIsUnavailable) {
 
 // A listener that accepts connections (the kernel does, into the backlog) but
 // never answers: each attempt ends at the request timeout.
-TEST(UnreachableTest, SilentEndpointTimesOut) {
+TEST(DynamoDbUnreachableTest, SilentEndpointTimesOut) {
   int fd = socket(AF_INET, SOCK_STREAM, 0);
   sockaddr_in a{};
   a.sin_family = AF_INET;
@@ -354,7 +357,7 @@ TEST(UnreachableTest, SilentEndpointTimesOut) {
 
 // https: verification is always on. A self-signed endpoint is refused (not
 // retried) until its certificate is given as the CA bundle (AWS_CA_BUNDLE).
-TEST(TlsTest, VerifiesPeerAndHonoursCaBundle) {
+TEST(DynamoDbTlsTest, VerifiesPeerAndHonoursCaBundle) {
   testing::TempDir dir;
   testing::FaultProxyOptions po;
   po.rate = 0;
@@ -385,7 +388,7 @@ TEST(TlsTest, VerifiesPeerAndHonoursCaBundle) {
 // shared/localaws/NOTES.md; dynalite verifies nothing), so the fault proxy
 // plays DynamoDB's part: 400 InvalidSignatureException "Signature expired" /
 // "Signature not yet current" beyond 5 minutes, with its own Date header.
-TEST(ClockSkewTest, TwentyMinutesOffIsCorrectedAndResetWhenFixed) {
+TEST(DynamoDbClockSkewTest, TwentyMinutesOffIsCorrectedAndResetWhenFixed) {
   testing::TempDir dir;
   testing::FaultProxyOptions po;
   po.rate = 0;

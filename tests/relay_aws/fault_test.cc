@@ -4,6 +4,7 @@
 // exact, and the proxy's log must show backoff, not a hot loop.
 #include <poll.h>
 
+#include <algorithm>
 #include <map>
 #include <set>
 
@@ -16,7 +17,7 @@ namespace {
 using testing::LocalServer;
 using namespace test;  // NOLINT
 
-class FaultTest : public ::testing::Test {
+class DynamoDbFaultTest : public ::testing::Test {
  protected:
   void SetUp() override {
     auto d = LocalServer::StartDynalite();
@@ -42,7 +43,7 @@ class FaultTest : public ::testing::Test {
 // 30% of requests faulted, 400 rows written by a caller that does what the
 // uploader does: re-send what came back unprocessed or failed, with backoff,
 // until every row is acknowledged.
-TEST_F(FaultTest, ThirtyPercentFaultsTableEndsExact) {
+TEST_F(DynamoDbFaultTest, ThirtyPercentFaultsTableEndsExact) {
   const uint64_t seed = TestSeed(20261124);
   SCOPED_TRACE("seed " + std::to_string(seed) + " (ACCEL_TEST_SEED to reproduce)");
   testing::FaultProxyOptions po;
@@ -138,7 +139,7 @@ TEST_F(FaultTest, ThirtyPercentFaultsTableEndsExact) {
 // Every attempt of each request is throttled until the 5th: the proxy's arrival
 // times show each pause at least as long as the (seeded, reproducible) full
 // jitter delay the policy drew, under caps that double each time.
-TEST_F(FaultTest, BackoffSpacingGrowsAndIsHonoured) {
+TEST_F(DynamoDbFaultTest, BackoffSpacingGrowsAndIsHonoured) {
   const uint64_t seed = TestSeed(99);
   SCOPED_TRACE("seed " + std::to_string(seed));
   testing::FaultProxyOptions po;
@@ -189,9 +190,37 @@ TEST_F(FaultTest, BackoffSpacingGrowsAndIsHonoured) {
   EXPECT_EQ(expected.BackoffCapMs(4, true), 320);
 }
 
+// BatchWriteItemMany keeps max_in_flight requests open at once, never more:
+// with every response held back by the proxy, the proxy sees exactly 4 at a time.
+TEST_F(DynamoDbFaultTest, ConcurrentRequestsOverlapUpToMaxInFlight) {
+  testing::FaultProxyOptions po;
+  po.rate = 1.0;
+  po.faults = "slow";
+  po.slow_ms = 1000;  // long enough for all four to arrive while the first is held
+  po.log_file = dir_.File("proxy.log");
+  auto proxy = StartProxy(po);
+  ASSERT_NE(proxy, nullptr);
+  auto client = NewClient(proxy->endpoint(), creds_.get(), "us-east-1",
+                          [](DynamoDbClientOptions* o) { o->max_in_flight = 4; });
+  ASSERT_NE(client, nullptr);
+  std::vector<std::vector<WriteItem>> batches(8);
+  for (int i = 0; i < 8 * 5; ++i) batches[i / 5].push_back(Row(i, "user-c", i));
+  std::vector<BatchWriteResult> res = client->BatchWriteItemMany(kTable, batches);
+  for (const auto& r : res) {
+    ASSERT_TRUE(r.status.ok()) << r.status.ToString();
+    EXPECT_EQ(r.acknowledged.size(), 5u);
+  }
+  std::vector<nlohmann::json> log = ReadJsonLines(po.log_file);
+  ASSERT_EQ(log.size(), 8u);
+  int max_active = 0;
+  for (const auto& l : log) max_active = std::max(max_active, l["active"].get<int>());
+  EXPECT_EQ(max_active, 4);
+  EXPECT_LE(client->http_stats().connections_opened, 4u);  // the second four reuse them
+}
+
 // Partial success is never success: items returned in UnprocessedItems are
 // reported as such and are really absent from the table; the rest are there.
-TEST_F(FaultTest, UnprocessedItemsAreReportedExactly) {
+TEST_F(DynamoDbFaultTest, UnprocessedItemsAreReportedExactly) {
   testing::FaultProxyOptions po;
   po.seed = TestSeed(5);
   po.rate = 1.0;
