@@ -14,15 +14,12 @@ namespace {
 std::once_flag g_curl_init_once;
 CURLcode g_curl_init = CURLE_OK;
 
-size_t OnBody(char* data, size_t size, size_t n, void* user) {
-  static_cast<std::string*>(user)->append(data, size * n);
-  return size * n;
-}
-
 }  // namespace
 
 struct HttpClient::Transfer {
   uint64_t id = 0;
+  size_t max_body = 0;
+  bool too_large = false;
   CURL* easy = nullptr;
   curl_slist* headers = nullptr;
   HttpResponse response;
@@ -36,6 +33,16 @@ struct HttpClient::Transfer {
       static_cast<Transfer*>(user)->response.resent = true;
     }
     return 0;
+  }
+
+  static size_t OnBody(char* data, size_t size, size_t n, void* user) {
+    auto* t = static_cast<Transfer*>(user);
+    if (t->response.body.size() + size * n > t->max_body) {
+      t->too_large = true;
+      return 0;  // curl fails the transfer with CURLE_WRITE_ERROR
+    }
+    t->response.body.append(data, size * n);
+    return size * n;
   }
 
   static size_t OnHeader(char* data, size_t size, size_t n, void* user) {
@@ -123,8 +130,9 @@ uint64_t HttpClient::Start(const HttpRequest* request) {
   curl_easy_setopt(e, CURLOPT_SSL_VERIFYPEER, 1L);
   curl_easy_setopt(e, CURLOPT_SSL_VERIFYHOST, 2L);
   if (!options_.ca_bundle.empty()) curl_easy_setopt(e, CURLOPT_CAINFO, options_.ca_bundle.c_str());
-  curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, OnBody);
-  curl_easy_setopt(e, CURLOPT_WRITEDATA, &t->response.body);
+  t->max_body = options_.max_response_bytes;
+  curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, &Transfer::OnBody);
+  curl_easy_setopt(e, CURLOPT_WRITEDATA, t.get());
   curl_easy_setopt(e, CURLOPT_HEADERFUNCTION, &Transfer::OnHeader);
   curl_easy_setopt(e, CURLOPT_HEADERDATA, t.get());
   curl_easy_setopt(e, CURLOPT_ERRORBUFFER, t->errbuf);
@@ -176,7 +184,10 @@ void HttpClient::Collect(std::vector<Completion>* done) {
       t->response.tls_failed = rc == CURLE_PEER_FAILED_VERIFICATION ||
                                rc == CURLE_SSL_CACERT_BADFILE || rc == CURLE_SSL_CERTPROBLEM ||
                                rc == CURLE_SSL_ISSUER_ERROR || rc == CURLE_SSL_PINNEDPUBKEYNOTMATCH;
-      std::string why = t->errbuf[0] != '\0' ? t->errbuf : curl_easy_strerror(rc);
+      std::string why = t->too_large ? "response body larger than " +
+                                           std::to_string(options_.max_response_bytes) + " bytes"
+                        : t->errbuf[0] != '\0' ? t->errbuf
+                                               : curl_easy_strerror(rc);
       char* url = nullptr;
       curl_easy_getinfo(e, CURLINFO_EFFECTIVE_URL, &url);
       t->response.transport =

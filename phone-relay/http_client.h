@@ -28,6 +28,10 @@ struct HttpOptions {
   int64_t connect_timeout_ms = 3000;
   int64_t request_timeout_ms = 10000;  // whole transfer, per attempt
   int max_connections = 8;             // per host
+  // A response body larger than this fails the transfer (DynamoDB's largest,
+  // a BatchGetItem, is 16 MB): a broken or hostile server cannot make us
+  // allocate without bound.
+  size_t max_response_bytes = 32u << 20;
   std::string user_agent = "accelpipe-relay/0.1";
 };
 
@@ -85,7 +89,8 @@ class HttpClient {
   size_t in_flight() const { return transfers_.size(); }
   const HttpStats& stats() const { return stats_; }
 
-  // One request, blocking until it completes.
+  // One request, blocking until it completes. Only when nothing else is in
+  // flight: completions of other transfers would be dropped.
   HttpResponse Perform(const HttpRequest& request);
 
  private:

@@ -212,6 +212,25 @@ TEST(DynamoDbDynaliteTest, ConnectionsAreReused) {
   EXPECT_EQ(client->http_stats().connections_opened, 1u);
 }
 
+TEST(DynamoDbDynaliteTest, OversizedResponseIsRefused) {
+  auto creds = FakeCredentials();
+  auto client = NewClient(ServerEndpoint("dynalite"), creds.get(), "us-east-1",
+                          [](DynamoDbClientOptions* o) {
+                            o->http.max_response_bytes = 2000;
+                            o->retry.max_attempts = 1;
+                          });
+  ASSERT_NE(client, nullptr);
+  ASSERT_TRUE(CreateAndWait(client.get(), "rows_big_response"));
+  std::vector<WriteItem> rows;
+  for (int i = 0; i < 25; ++i) rows.push_back(Row(i, "u", i));
+  ASSERT_TRUE(client->BatchWriteItem("rows_big_response", rows).status.ok());
+  Result<QueryResult> q = client->Query("rows_big_response", "u", 0, 100);
+  ASSERT_FALSE(q.ok());
+  EXPECT_TRUE(q.status().IsUnavailable()) << q.status().ToString();
+  EXPECT_NE(q.status().message().find("response body larger than 2000 bytes"), std::string::npos)
+      << q.status().ToString();
+}
+
 TEST(DynamoDbMotoTest, WrongRegionIsNotFoundNamingTheRegion) {
   auto creds = FakeCredentials();
   auto east = NewClient(ServerEndpoint("moto"), creds.get(), "us-east-1");
