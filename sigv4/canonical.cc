@@ -83,6 +83,26 @@ size_t ScanSpecial(std::string_view s, size_t i) {
   return i;
 }
 
+// Index of the first control byte (< 0x20 or 0x7f; space is allowed) in s, or s.size().
+size_t ScanControl(std::string_view s) {
+  const size_t n = s.size();
+  const char* p = s.data();
+  size_t i = 0;
+#if defined(__SSE2__)
+  const __m128i us = _mm_set1_epi8(0x1f);
+  const __m128i del = _mm_set1_epi8(0x7f);
+  while (i + 16 <= n) {
+    const __m128i v = _mm_loadu_si128(reinterpret_cast<const __m128i*>(p + i));
+    const int mask = _mm_movemask_epi8(
+        _mm_or_si128(_mm_cmpeq_epi8(_mm_min_epu8(v, us), v), _mm_cmpeq_epi8(v, del)));
+    if (mask != 0) return i + static_cast<size_t>(__builtin_ctz(static_cast<unsigned>(mask)));
+    i += 16;
+  }
+#endif
+  while (i < n && !IsControl(static_cast<unsigned char>(p[i]))) ++i;
+  return i;
+}
+
 }  // namespace
 
 bool EqualsIgnoreCase(std::string_view a, std::string_view b) {
@@ -95,13 +115,12 @@ bool EqualsIgnoreCase(std::string_view a, std::string_view b) {
 
 Status ParseUrl(std::string_view url, UrlParts* out) {
   *out = UrlParts();
-  for (size_t i = 0; i < url.size(); ++i) {
-    if (IsControl(static_cast<unsigned char>(url[i]))) {
-      return Status::InvalidArgument(
-          "malformed URL: control character 0x" +
-          std::string(1, kUpperHex[static_cast<unsigned char>(url[i]) >> 4]) +
-          std::string(1, kUpperHex[url[i] & 0xf]) + " at offset " + std::to_string(i));
-    }
+  const size_t ctl = ScanControl(url);
+  if (ctl != url.size()) {
+    const unsigned char c = static_cast<unsigned char>(url[ctl]);
+    return Status::InvalidArgument(
+        "malformed URL: control character 0x" + std::string(1, kUpperHex[c >> 4]) +
+        std::string(1, kUpperHex[c & 0xf]) + " at offset " + std::to_string(ctl));
   }
   const size_t sep = url.find("://");
   if (sep == npos || sep == 0) {
@@ -125,8 +144,8 @@ Status ParseUrl(std::string_view url, UrlParts* out) {
                                    " (a fragment is never sent, so it cannot be signed)");
   }
   const size_t auth_begin = sep + 3;
-  size_t auth_end = url.find_first_of("/?", auth_begin);
-  if (auth_end == npos) auth_end = url.size();
+  size_t auth_end = auth_begin;
+  while (auth_end < url.size() && url[auth_end] != '/' && url[auth_end] != '?') ++auth_end;
   out->authority = url.substr(auth_begin, auth_end - auth_begin);
   std::string_view a = out->authority;
   if (a.find('@') != npos) {
@@ -200,7 +219,9 @@ Status ParseUrl(std::string_view url, UrlParts* out) {
 }
 
 void AppendHostFromUrl(const UrlParts& url, std::string* out) {
-  for (char c : url.host) out->push_back(ToLowerAscii(c));
+  const size_t at = out->size();
+  out->resize(at + url.host.size());
+  for (size_t i = 0; i < url.host.size(); ++i) (*out)[at + i] = ToLowerAscii(url.host[i]);
   if (url.port_number != 0) {
     const bool https = EqualsIgnoreCase(url.scheme, "https");
     const bool http = EqualsIgnoreCase(url.scheme, "http");

@@ -127,12 +127,23 @@ void HmacSha256Once(const void* key, size_t key_len, std::string_view msg,
   h.Clear();
 }
 
-void HexEncode(const uint8_t* in, size_t n, char* out) {
-  static const char kHex[] = "0123456789abcdef";
-  for (size_t i = 0; i < n; ++i) {
-    out[2 * i] = kHex[in[i] >> 4];
-    out[2 * i + 1] = kHex[in[i] & 0xf];
+namespace {
+// "000102...ff": two output characters per input byte with one load.
+struct HexPairs {
+  char pairs[512];
+  constexpr HexPairs() : pairs() {
+    const char* digits = "0123456789abcdef";
+    for (int i = 0; i < 256; ++i) {
+      pairs[2 * i] = digits[i >> 4];
+      pairs[2 * i + 1] = digits[i & 0xf];
+    }
   }
+};
+constexpr HexPairs kHexPairs;
+}  // namespace
+
+void HexEncode(const uint8_t* in, size_t n, char* out) {
+  for (size_t i = 0; i < n; ++i) std::memcpy(out + 2 * i, kHexPairs.pairs + 2 * in[i], 2);
 }
 
 }  // namespace accel::sigv4

@@ -144,8 +144,13 @@ Status Signer::Prepare(std::string_view method, std::string_view url,
                        int64_t expires_seconds) {
   Status s = ValidateInputs(creds, params);
   if (!s.ok()) return s;
-  s = internal::FormatAmzDate(params.unix_seconds, amz_date_);
-  if (!s.ok()) return s;
+  if (!date_valid_ || params.unix_seconds != date_seconds_) {  // the relay signs many per second
+    date_valid_ = false;
+    s = internal::FormatAmzDate(params.unix_seconds, amz_date_);
+    if (!s.ok()) return s;
+    date_seconds_ = params.unix_seconds;
+    date_valid_ = true;
+  }
   if (!internal::IsToken(method)) {
     return Status::InvalidArgument("bad HTTP method \"" + std::string(method) + "\"");
   }

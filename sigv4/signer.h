@@ -148,6 +148,8 @@ class Signer {
   std::string credential_;  // "AKID/20150830/us-east-1/service/aws4_request" (presign)
   std::string payload_hash_;
   char amz_date_[16] = {};
+  int64_t date_seconds_ = 0;  // amz_date_ is the formatted form of this, when date_valid_
+  bool date_valid_ = false;
   char signature_[64] = {};
 };
 
