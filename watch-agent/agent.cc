@@ -196,7 +196,7 @@ int64_t Agent::NextBackoffMs(int attempt) {
   int64_t cap = opt_.backoff_initial_ms;
   for (int i = 1; i < attempt && cap < opt_.backoff_max_ms; ++i) cap *= 2;
   cap = std::min(cap, opt_.backoff_max_ms);
-  std::uniform_int_distribution<int64_t> d(cap / 10 + 1, cap);
+  std::uniform_int_distribution<int64_t> d(0, cap);
   return d(rng_);
 }
 
