@@ -7,6 +7,7 @@
 #include <cinttypes>
 #include <cstdio>
 #include <cstring>
+#include <map>
 
 #include "common/crc32c.h"
 #include "common/log.h"
@@ -136,12 +137,15 @@ const char* const kStmtSql[kNumStmts] = {
     "INSERT INTO devices(device,max_t_ns) VALUES(?1,?2) "
     "ON CONFLICT(device) DO UPDATE SET max_t_ns=MAX(max_t_ns,excluded.max_t_ns)",
     "SELECT 1 FROM uploaded WHERE device=?1 AND second=?2",
-    // Complete because a later sample of the device is stored: second < ?2.
-    "SELECT second,resolution,count,block,origin,seqs,version,partly_uploaded FROM pending "
-    "WHERE device=?1 AND second<?2 ORDER BY second LIMIT ?3",
+    // Complete because a later sample of the device is stored: second < ?2;
+    // ?4 is the device's lease cursor (see LeaseRows).
+    "SELECT second,resolution,count,block,origin,seqs,version,partly_uploaded,"
+    "EXISTS(SELECT 1 FROM uploaded u WHERE u.device=p.device AND u.second=p.second) "
+    "FROM pending p WHERE device=?1 AND second<?2 AND second>?4 ORDER BY second LIMIT ?3",
     // Complete because unchanged for the flush timeout (or the clock went back).
-    "SELECT second,resolution,count,block,origin,seqs,version,partly_uploaded FROM pending "
-    "WHERE device=?1 AND second>=?2 AND (changed_ns<=?3 OR changed_ns>?4 OR ?5) "
+    "SELECT second,resolution,count,block,origin,seqs,version,partly_uploaded,"
+    "EXISTS(SELECT 1 FROM uploaded u WHERE u.device=p.device AND u.second=p.second) "
+    "FROM pending p WHERE device=?1 AND second>=?2 AND (changed_ns<=?3 OR changed_ns>?4 OR ?5) "
     "ORDER BY second LIMIT ?6",
     "SELECT device,max_t_ns FROM devices ORDER BY device",
     "DELETE FROM pending WHERE device=?1 AND second=?2 AND version=?3",
@@ -603,19 +607,33 @@ Status RelayStore::LeaseRows(size_t max_rows, std::vector<PendingRow>* out,
     if (rc != SQLITE_DONE) return SqlError("list devices", rc);
   }
   // Candidates of all devices, then the oldest seconds first.
+  //
+  // Each device has a lease cursor: the last second leased in the current
+  // sweep. The ordered query starts after it, so a backlog of N rows is leased
+  // in O(N) overall rather than rescanning the leased prefix on every call.
+  // When a query reaches the end of the complete rows the cursor is reset, and
+  // the next call sweeps from the oldest second again (picking up rows below
+  // the cursor: released leases, late samples, partly uploaded rows).
   std::vector<PendingRow> candidates;
+  std::map<std::string, bool> reached_end;
+  std::map<std::string, int64_t> ordered_before;  // rows below came from the ordered query
   for (const auto& [device, max_t] : devices) {
-    size_t leased_here = 0;
-    for (auto it = leased_.lower_bound({device, INT64_MIN});
+    int64_t cursor = INT64_MIN;
+    auto cit = lease_cursor_.find(device);
+    if (cit != lease_cursor_.end()) cursor = cit->second;
+    size_t leased_above = 0;
+    for (auto it = leased_.upper_bound({device, cursor});
          it != leased_.end() && it->first == device; ++it)
-      ++leased_here;
-    const int64_t limit = static_cast<int64_t>(max_rows + leased_here);
+      ++leased_above;
+    const int64_t limit = static_cast<int64_t>(max_rows + leased_above);
     // A second S is complete once a sample with t >= S+1 s is stored:
     // (S+1)*1e9 <= max_t  <=>  S < floor(max_t / 1e9).
     const int64_t complete_before = EpochSecondOf(max_t);
+    int64_t returned = 0;
     auto collect = [&](Stmt& s) -> Status {
       int rc;
       while ((rc = s.Step()) == SQLITE_ROW) {
+        ++returned;
         PendingRow row;
         row.device_id = device;
         row.second = s.Int(0);
@@ -630,7 +648,9 @@ Status RelayStore::LeaseRows(size_t max_rows, std::vector<PendingRow>* out,
           return st.WithContext(options_.path + ": pending row seqs");
         }
         row.version = s.Int(6);
-        row.needs_merge = s.Int(7) != 0 || row.second < horizon_second;
+        // The merge path: partly uploaded, uploaded before, or older than the
+        // horizon of the `uploaded` records.
+        row.needs_merge = s.Int(7) != 0 || s.Int(8) != 0 || row.second < horizon_second;
         candidates.push_back(std::move(row));
       }
       s.Reset();
@@ -641,7 +661,10 @@ Status RelayStore::LeaseRows(size_t max_rows, std::vector<PendingRow>* out,
                                       ->Reset()
                                       .BindText(1, device)
                                       .Bind(2, complete_before)
-                                      .Bind(3, limit)));
+                                      .Bind(3, limit)
+                                      .Bind(4, cursor)));
+    reached_end[device] = returned < limit;
+    ordered_before[device] = complete_before;
     ACCEL_RETURN_IF_ERROR(collect(stmts_[kLeaseByTimeout]
                                       ->Reset()
                                       .BindText(1, device)
@@ -649,23 +672,24 @@ Status RelayStore::LeaseRows(size_t max_rows, std::vector<PendingRow>* out,
                                       .Bind(3, now - options_.flush_timeout_ns)
                                       .Bind(4, now)
                                       .Bind(5, int64_t(include_incomplete ? 1 : 0))
-                                      .Bind(6, limit)));
+                                      .Bind(6, static_cast<int64_t>(max_rows))));
   }
   std::stable_sort(candidates.begin(), candidates.end(),
                    [](const PendingRow& a, const PendingRow& b) { return a.second < b.second; });
   if (candidates.size() > max_rows) candidates.resize(max_rows);
-  // A second uploaded before (its record is in `uploaded`) takes the merge path.
+  std::map<std::string, int64_t> last_leased;
   for (PendingRow& row : candidates) {
-    if (!row.needs_merge) {
-      Stmt& u = stmts_[kGetUploaded]->Reset().BindText(1, row.device_id).Bind(2, row.second);
-      int rc = u.Step();
-      u.Reset();
-      if (rc == SQLITE_ROW)
-        row.needs_merge = true;
-      else if (rc != SQLITE_DONE)
-        return SqlError("uploaded lookup", rc);
-    }
     leased_.insert({row.device_id, row.second});
+    if (row.second >= ordered_before[row.device_id]) continue;  // from the timeout query
+    int64_t& l = last_leased.emplace(row.device_id, INT64_MIN).first->second;
+    l = std::max(l, row.second);
+  }
+  for (const auto& [device, end] : reached_end) {
+    auto l = last_leased.find(device);
+    if (end)
+      lease_cursor_.erase(device);
+    else if (l != last_leased.end())
+      lease_cursor_[device] = l->second;
   }
   *out = std::move(candidates);
   return Status::OK();
@@ -683,12 +707,17 @@ void RelayStore::ReleaseLease(const PendingRow& row, const std::string& error) {
 
 Status RelayStore::AckUploaded(const PendingRow& row, const std::vector<uint64_t>& item_seqs,
                                uint32_t item_count) {
+  return AckUploadedMany({Ack{&row, &item_seqs, item_count}});
+}
+
+Status RelayStore::AckUploadedMany(const std::vector<Ack>& acks) {
   std::lock_guard<std::mutex> lock(mu_);
-  leased_.erase({row.device_id, row.second});
-  // Invariant 3: the row leaves SQLite only now that DynamoDB acknowledged
-  // it, and only the version that was uploaded; the delete and the upload
-  // record commit together, so a late sample for this second always finds the
-  // record and takes the merge path.
+  for (const Ack& a : acks) leased_.erase({a.row->device_id, a.row->second});
+  if (acks.empty()) return Status::OK();
+  // Invariant 3: a row leaves SQLite only now that DynamoDB acknowledged it,
+  // and only the version that was uploaded; the delete and the upload record
+  // commit together, so a late sample for this second always finds the record
+  // and takes the merge path.
   Status st = Exec("BEGIN IMMEDIATE");
   if (!st.ok()) return st;
   auto fail = [&](Status s) {
@@ -696,31 +725,35 @@ Status RelayStore::AckUploaded(const PendingRow& row, const std::vector<uint64_t
     last_error_ = s.ToString();
     return s;
   };
-  Stmt& del = stmts_[kDeletePendingVersion]->Reset();
-  del.BindText(1, row.device_id).Bind(2, row.second).Bind(3, row.version);
-  int rc = del.Step();
-  del.Reset();
-  if (rc != SQLITE_DONE) return fail(SqlError("delete uploaded row", rc));
-  if (sqlite3_changes(db_) == 0) {
-    // New samples were merged while the upload was in flight: the row stays,
-    // and the next upload takes the merge path (the record below says which
-    // seqs DynamoDB holds now).
-    Stmt& mark = stmts_[kMarkPartly]->Reset().BindText(1, row.device_id).Bind(2, row.second);
-    rc = mark.Step();
-    mark.Reset();
-    if (rc != SQLITE_DONE) return fail(SqlError("mark partly uploaded", rc));
+  const int64_t now = NowNanos();
+  for (const Ack& a : acks) {
+    const PendingRow& row = *a.row;
+    Stmt& del = stmts_[kDeletePendingVersion]->Reset();
+    del.BindText(1, row.device_id).Bind(2, row.second).Bind(3, row.version);
+    int rc = del.Step();
+    del.Reset();
+    if (rc != SQLITE_DONE) return fail(SqlError("delete uploaded row", rc));
+    if (sqlite3_changes(db_) == 0) {
+      // New samples were merged while the upload was in flight: the row
+      // stays, and its next upload takes the merge path (the record below
+      // says which seqs DynamoDB holds now).
+      Stmt& mark = stmts_[kMarkPartly]->Reset().BindText(1, row.device_id).Bind(2, row.second);
+      rc = mark.Step();
+      mark.Reset();
+      if (rc != SQLITE_DONE) return fail(SqlError("mark partly uploaded", rc));
+    }
+    Stmt& up = stmts_[kUpsertUploaded]->Reset();
+    std::string seq_text = FormatSeqList(*a.item_seqs);
+    up.BindText(1, row.device_id)
+        .Bind(2, row.second)
+        .BindText(3, seq_text)
+        .Bind(4, int64_t(a.item_count))
+        .Bind(5, now);
+    rc = up.Step();
+    up.Reset();
+    if (rc != SQLITE_DONE) return fail(SqlError("record upload", rc));
   }
-  Stmt& up = stmts_[kUpsertUploaded]->Reset();
-  std::string seq_text = FormatSeqList(item_seqs);
-  up.BindText(1, row.device_id)
-      .Bind(2, row.second)
-      .BindText(3, seq_text)
-      .Bind(4, int64_t(item_count))
-      .Bind(5, NowNanos());
-  rc = up.Step();
-  up.Reset();
-  if (rc != SQLITE_DONE) return fail(SqlError("record upload", rc));
-  st = BumpCounterLocked("rows_uploaded", 1);
+  st = BumpCounterLocked("rows_uploaded", int64_t(acks.size()));
   if (!st.ok()) return fail(st);
   st = Exec("COMMIT");
   if (!st.ok()) return fail(st);

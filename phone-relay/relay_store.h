@@ -17,6 +17,7 @@
 #define ACCEL_PHONE_RELAY_RELAY_STORE_H_
 
 #include <cstdint>
+#include <map>
 #include <memory>
 #include <mutex>
 #include <set>
@@ -127,6 +128,14 @@ class RelayStore {
   // version is unchanged, else marks it partly uploaded; records the upload.
   Status AckUploaded(const PendingRow& row, const std::vector<uint64_t>& item_seqs,
                      uint32_t item_count);
+  // The same for several rows (one BatchWriteItem answer) in ONE transaction:
+  // one fsync instead of one per row.
+  struct Ack {
+    const PendingRow* row = nullptr;
+    const std::vector<uint64_t>* item_seqs = nullptr;
+    uint32_t item_count = 0;
+  };
+  Status AckUploadedMany(const std::vector<Ack>& acks);
   // DynamoDB refused `row` for good (validation error): the row moves to
   // rejected_rows with `message`, so it never blocks the rows behind it.
   Status QuarantineRow(const PendingRow& row, const std::string& message);
@@ -187,6 +196,7 @@ class RelayStore {
   sqlite3* db_ = nullptr;
   std::vector<std::unique_ptr<Stmt>> stmts_;  // prepared once, reused
   std::set<std::pair<std::string, int64_t>> leased_;
+  std::map<std::string, int64_t> lease_cursor_;  // per device, see LeaseRows
   std::string last_error_;
   bool refusing_full_ = false;
 };

@@ -223,6 +223,7 @@ void Uploader::UploadGroup(DynamoDbCaller* caller, Group group, std::vector<int>
     }
     return;
   }
+  std::vector<RelayStore::Ack> acks;
   for (size_t i = 0; i < group.size(); ++i) {
     const PendingRow& row = group[i];
     if (unprocessed.count({row.device_id, row.second})) {
@@ -230,16 +231,17 @@ void Uploader::UploadGroup(DynamoDbCaller* caller, Group group, std::vector<int>
       Requeue(row, (*attempts)[i] + 1, "", stats);
       continue;
     }
-    Status a = store_->AckUploaded(row, row.seqs, row.count);
-    if (!a.ok()) {
-      // DynamoDB holds the row but SQLite could not record it: the row stays
-      // pending and is sent again (same content: idempotent).
-      stats->last_error = a.ToString();
-      ++stats->rows_failed;
-      continue;
-    }
-    ++stats->rows_acked;
+    acks.push_back(RelayStore::Ack{&row, &row.seqs, row.count});
   }
+  Status a = store_->AckUploadedMany(acks);
+  if (!a.ok()) {
+    // DynamoDB holds the rows but SQLite could not record it: they stay
+    // pending and are sent again (same content: idempotent).
+    stats->last_error = a.ToString();
+    stats->rows_failed += int64_t(acks.size());
+    return;
+  }
+  stats->rows_acked += int64_t(acks.size());
 }
 
 void Uploader::MergeRow(DynamoDbCaller* caller, const PendingRow& row, int attempt,

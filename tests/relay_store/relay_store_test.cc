@@ -9,6 +9,7 @@
 #include <algorithm>
 #include <map>
 #include <random>
+#include <set>
 
 #include "common/csv.h"
 #include "phone-relay/second_rows.h"
@@ -348,6 +349,38 @@ TEST(RelayStoreTest, AckDeletesOnlyTheUploadedVersion) {
   auto st = store->GetStatus();
   ASSERT_TRUE(st.ok());
   EXPECT_EQ(st->rows_uploaded, 4);
+}
+
+// Leasing sweeps forward with a cursor; rows given back below the cursor,
+// and late rows for old seconds, are picked up when the sweep wraps around.
+TEST(RelayStoreTest, LeaseSweepFindsReleasedAndLateRows) {
+  ScratchDir dir;
+  ManualClock clock(kT0 + 1000 * kSec, 0);
+  auto store = OpenStore(dir.File("relay.db"), &clock);
+  MustIngest(store.get(), "w", 1, MakeBatch("w", 1, Walk(kT0, 100 * 50 + 1, 20000000, 1)));
+  std::vector<PendingRow> a, b, c, rest;
+  ASSERT_TRUE(store->LeaseRows(10, &a).ok());
+  ASSERT_EQ(a.size(), 10u);
+  EXPECT_EQ(a[0].second, kT0 / kSec);
+  store->ReleaseLease(a[3], "");
+  ASSERT_TRUE(store->LeaseRows(10, &b).ok());
+  ASSERT_EQ(b.size(), 10u);
+  EXPECT_EQ(b[0].second, kT0 / kSec + 10);  // the cursor moved on
+  // Ack the first ten (but the released one), then a late batch for second 1.
+  for (size_t i = 0; i < a.size(); ++i) {
+    if (i != 3) {
+      ASSERT_TRUE(store->AckUploaded(a[i], a[i].seqs, a[i].count).ok());
+    }
+  }
+  MustIngest(store.get(), "w", 2, MakeBatch("w", 2, Walk(kT0 + kSec + 7, 2, 1000, 2)));
+  std::set<int64_t> seen;
+  for (int i = 0; i < 20; ++i) {
+    ASSERT_TRUE(store->LeaseRows(10, &c).ok());
+    for (const PendingRow& r : c) EXPECT_TRUE(seen.insert(r.second).second) << r.second;
+  }
+  EXPECT_TRUE(seen.count(a[3].second)) << "released row never leased again";
+  EXPECT_TRUE(seen.count(kT0 / kSec + 1)) << "late row never leased";
+  EXPECT_EQ(seen.size(), 100u - 20u + 2u);
 }
 
 TEST(RelayStoreTest, QuarantinedRowLeavesPendingButIsKept) {
