@@ -317,25 +317,37 @@ int ChooseMode(const uint64_t* u, size_t len) {
   const int g2 = len > 1 ? std::max(0, BitLength((sum - mx_clamped) / (len - 1)) - 1) : g1;
   int best_k = 0;
   uint64_t best = ~uint64_t{0};
-  auto consider = [&](int k) {
-    if (k < 0 || k > 63) return;
-    uint64_t c;
-    if ((mx >> k) < static_cast<uint64_t>(kEscapeQuotient)) {  // no escapes: a plain sum
-      uint64_t q = 0;
-      for (size_t i = 0; i < len; ++i) q += u[i] >> k;
-      c = q + len * (1 + static_cast<uint64_t>(k));
-    } else {
-      c = RiceCost(u, len, k);
-    }
+  auto consider = [&](int k, uint64_t quotients) {
+    const uint64_t c = quotients + len * (1 + static_cast<uint64_t>(k));
     if (c < best) {
       best = c;
       best_k = k;
     }
   };
-  for (int k = g1 - 1; k <= g1 + 1; ++k) consider(k);
-  if (g2 + 1 < g1 - 1) {
-    for (int k = g2 - 1; k <= g2 + 1; ++k) consider(k);
-  }
+  auto consider_three = [&](int k0) {  // k0, k0 + 1, k0 + 2 in one pass
+    k0 = std::max(0, std::min(61, k0));
+    if ((mx >> k0) < static_cast<uint64_t>(kEscapeQuotient)) {  // no escapes: plain sums
+      uint64_t q0 = 0, q1 = 0, q2 = 0;
+      for (size_t i = 0; i < len; ++i) {
+        q0 += u[i] >> k0;
+        q1 += u[i] >> (k0 + 1);
+        q2 += u[i] >> (k0 + 2);
+      }
+      consider(k0, q0);
+      consider(k0 + 1, q1);
+      consider(k0 + 2, q2);
+    } else {
+      for (int k = k0; k <= k0 + 2; ++k) {
+        const uint64_t c = RiceCost(u, len, k);
+        if (c < best) {
+          best = c;
+          best_k = k;
+        }
+      }
+    }
+  };
+  consider_three(g1 - 1);
+  if (g2 + 1 < g1 - 1) consider_three(g2 - 1);
   return best_k + 1;
 }
 
@@ -408,13 +420,20 @@ struct AxisPlan {
 
 }  // namespace
 
-void EncodeBody(const QSample* s, size_t n, std::string* out) {
+void EncodeBody(const QSample* s, size_t n, std::string* out, EncoderState* state) {
   const size_t m = n - 1;  // residuals per stream
-  std::vector<uint64_t> res(m == 0 ? 1 : m), res2(m == 0 ? 1 : m);
-  std::vector<int32_t> axis(n);
-  std::vector<int64_t> idx(n);
-  std::string params;
-  std::string bits;
+  EncoderState local;
+  EncoderState& st = state ? *state : local;
+  std::vector<uint64_t>& res = st.res;
+  std::vector<uint64_t>& res2 = st.res2;
+  std::vector<int32_t>& axis = st.axis;
+  std::vector<int64_t>& idx = st.idx;
+  res.resize(m == 0 ? 1 : m);
+  res2.resize(m == 0 ? 1 : m);
+  axis.resize(n);
+  idx.resize(n);
+  std::string& bits = st.bits;
+  bits.clear();
   bits.reserve(n * 4 + 64);
   bitio::BitWriter w(&bits);
   uint8_t modes = 0;
@@ -470,22 +489,37 @@ void EncodeBody(const QSample* s, size_t n, std::string* out) {
   for (int a = 0; a < 3; ++a) {
     for (size_t i = 0; i < n; ++i) axis[i] = a == 0 ? s[i].x : a == 1 ? s[i].y : s[i].z;
     AxisPlan plan;
-    plan.lat = DetectLattice(axis.data(), n);
-    if (plan.lat.on) {
-      Indexer indexer(plan.lat);
+    // Worth it only if the bits saved on every value beat the exceptions' cost.
+    auto try_lattice = [&](const Lattice& lat) {
+      plan.lat = lat;
+      plan.exceptions.clear();
+      if (!lat.on) return false;
+      Indexer indexer(lat);
       for (size_t i = 0; i < n; ++i) {
         int32_t e;
         idx[i] = indexer(axis[i], &e);
         if (e != 0) plan.exceptions.emplace_back(static_cast<uint32_t>(i), e);
       }
-      // Worth it only if the bits saved on every value beat the exceptions' cost.
-      double saved =
-          static_cast<double>(n) * std::log2(static_cast<double>(plan.lat.scale) / 4294967296.0);
-      double cost = 80.0 + 24.0 * static_cast<double>(plan.exceptions.size());
+      const double saved =
+          static_cast<double>(n) * std::log2(static_cast<double>(lat.scale) / 4294967296.0);
+      const double cost = 80.0 + 24.0 * static_cast<double>(plan.exceptions.size());
       if (!(saved > cost) || plan.exceptions.size() > n / 4) {
         plan.lat = Lattice();
         plan.exceptions.clear();
+        return false;
       }
+      return true;
+    };
+    // A warm encoder first tries the lattice it found for this axis before:
+    // a sensor keeps its lattice, so the search runs only when that stops
+    // paying (few exceptions allowed). "No lattice" is not remembered: the
+    // next batch may come from a sensor that has one.
+    bool done = false;
+    if (state && st.lattice[a].on)
+      done = try_lattice(st.lattice[a]) && plan.exceptions.size() * 256 <= n;
+    if (!done) {
+      try_lattice(DetectLattice(axis.data(), n));
+      if (state && plan.lat.on) st.lattice[a] = plan.lat;
     }
     if (!plan.lat.on)
       for (size_t i = 0; i < n; ++i) idx[i] = axis[i];

@@ -8,6 +8,7 @@
 #include <cstdint>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "common/sample.h"
 #include "common/status.h"
@@ -31,9 +32,20 @@ struct Lattice {
 // none worth using. Pure function of the values (any choice decodes exactly).
 Lattice DetectLattice(const int32_t* values, size_t n);
 
+// What a warm encoder carries from one batch to the next: each axis's lattice
+// (a sensor keeps its own) and scratch space.
+struct EncoderState {
+  Lattice lattice[3];
+  std::vector<uint64_t> res, res2;
+  std::vector<int32_t> axis;
+  std::vector<int64_t> idx;
+  std::string bits;
+};
+
 // Appends the body of samples[0, n), n >= 1, to `out`. The caller codes the
 // first timestamp; values must already be within +-Resolution::kMaxCount.
-void EncodeBody(const QSample* samples, size_t n, std::string* out);
+// With a state, lattices found for earlier batches are tried first.
+void EncodeBody(const QSample* samples, size_t n, std::string* out, EncoderState* state = nullptr);
 
 // Decodes a body of exactly `body.size()` bytes holding `n` >= 1 samples
 // whose first timestamp is `first_t_ns`. `base_offset` is the body's offset in

@@ -142,7 +142,26 @@ Status ParseHeader(std::string_view f, BatchHeader* h, Layout* layout) {
 
 }  // namespace
 
+namespace {
+Status EncodeBatchWith(const BatchHeader& header, const QSample* samples, size_t n,
+                       std::string* out, batch_internal::EncoderState* state);
+}
+
 Status EncodeBatch(const BatchHeader& header, const QSample* samples, size_t n, std::string* out) {
+  return EncodeBatchWith(header, samples, n, out, nullptr);
+}
+
+BatchEncoder::BatchEncoder() : state_(new batch_internal::EncoderState) {}
+BatchEncoder::~BatchEncoder() = default;
+
+Status BatchEncoder::Encode(const BatchHeader& header, const QSample* samples, size_t n,
+                            std::string* out) {
+  return EncodeBatchWith(header, samples, n, out, state_.get());
+}
+
+namespace {
+Status EncodeBatchWith(const BatchHeader& header, const QSample* samples, size_t n,
+                       std::string* out, batch_internal::EncoderState* state) {
   ACCEL_RETURN_IF_ERROR(CheckDeviceId(header.device_id));
   if (header.nominal_period_ns <= 0)
     return Status::InvalidArgument("nominal period must be > 0 ns, got " +
@@ -169,13 +188,15 @@ Status EncodeBatch(const BatchHeader& header, const QSample* samples, size_t n, 
   const size_t len_at = out->size();
   bitio::PutFixed32(out, 0);  // body_length, patched below
   const size_t body_at = out->size();
-  if (n > 0) batch_internal::EncodeBody(samples, n, out);
+  if (n > 0) batch_internal::EncodeBody(samples, n, out, state);
   const size_t body_len = out->size() - body_at;
   if (body_len > UINT32_MAX) return Status::InvalidArgument("batch body exceeds 4 GiB");
   for (int i = 0; i < 4; ++i) (*out)[len_at + i] = static_cast<char>(body_len >> (8 * i));
   bitio::PutFixed32(out, crc32c::Value(*out));
   return Status::OK();
 }
+
+}  // namespace
 
 Status DecodeBatchHeader(std::string_view file, BatchHeader* header) {
   Layout layout;

@@ -13,6 +13,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <memory>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -51,6 +52,28 @@ inline Status EncodeBatch(const BatchHeader& header, const std::vector<QSample>&
                           std::string* out) {
   return EncodeBatch(header, samples.data(), samples.size(), out);
 }
+
+namespace batch_internal {
+struct EncoderState;
+}
+
+// Encodes batch after batch from one sensor. Same format and exactness as
+// EncodeBatch; it remembers each axis's value lattice (docs/batch-format.md
+// 3.2) between batches, so the lattice search - most of a cold encode's time -
+// runs only when the sensor's lattice stops fitting. The bytes may differ from
+// EncodeBatch's for the same samples (another valid lattice choice); both
+// decode to exactly the same samples. Not thread-safe: one per writer.
+class BatchEncoder {
+ public:
+  BatchEncoder();
+  ~BatchEncoder();
+  BatchEncoder(const BatchEncoder&) = delete;
+  BatchEncoder& operator=(const BatchEncoder&) = delete;
+  Status Encode(const BatchHeader& header, const QSample* samples, size_t n, std::string* out);
+
+ private:
+  std::unique_ptr<batch_internal::EncoderState> state_;
+};
 
 // Decodes and verifies a whole batch file (header, sizes, CRC-32C, body).
 // Corruption("offset N: field 'F': ...") on any problem.
