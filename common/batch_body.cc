@@ -86,24 +86,6 @@ double FitScale(const std::vector<HullPoint>& top, const std::vector<HullPoint>&
   return s;
 }
 
-// Least squares c = s*k + o: robust to a few values a count or two off the
-// lattice, but only ~1e-5 precise.
-double LeastSquaresScale(const std::vector<HullPoint>& pts) {
-  double mk = 0, mc = 0;
-  for (const HullPoint& p : pts) {
-    mk += p.k;
-    mc += p.c;
-  }
-  mk /= pts.size();
-  mc /= pts.size();
-  double skk = 0, skc = 0;
-  for (const HullPoint& p : pts) {
-    skk += (p.k - mk) * (p.k - mk);
-    skc += (p.k - mk) * (p.c - mc);
-  }
-  return skk > 0 ? skc / skk : 0;
-}
-
 // Keeps the points in the densest unit-wide window of c - s*k (the lattice's
 // own rounding interval) and fits the hulls of those; twice, the second time
 // with the better scale.
@@ -225,27 +207,38 @@ Lattice DetectLattice(const int32_t* values, size_t n) {
   // one, most values look off and the walk restarts one value later.
   std::vector<HullPoint> pts;
   pts.reserve(uniq.size());
+  // Least-squares sums ride along the walk (c relative to the walk's start).
+  double sk = 0, sc = 0, skk = 0, skc = 0, c0 = 0;
+  const double inv_s0 = 1.0 / s;
   for (size_t start = 0; start < std::min<size_t>(3, uniq.size()); ++start) {
     pts.clear();
+    sk = sc = skk = skc = 0;
     double k = 0;
     int64_t prev = uniq[start];
-    pts.push_back({0, static_cast<double>(prev)});
+    c0 = static_cast<double>(prev);
+    pts.push_back({0, c0});
     for (size_t j = start + 1; j < uniq.size(); ++j) {
       double g = static_cast<double>(uniq[j] - prev);
-      double m = std::floor(g / s + 0.5);
+      double m = std::floor(g * inv_s0 + 0.5);
       if (m < 1 || std::fabs(g - m * s) >= 1.0 + m * s * 2e-3) continue;
       k += m;
       prev = uniq[j];
-      pts.push_back({k, static_cast<double>(prev)});
+      const double c = static_cast<double>(prev);
+      pts.push_back({k, c});
+      sk += k;
+      sc += c - c0;
+      skk += k * k;
+      skc += k * (c - c0);
     }
     if (pts.size() * 2 >= uniq.size()) break;
   }
   if (pts.size() < 2 || pts.size() * 2 < uniq.size()) return off;
-  s = LeastSquaresScale(pts);
+  const double np = static_cast<double>(pts.size());
+  const double den = np * skk - sk * sk;
+  if (!(den > 0)) return off;
+  s = (np * skc - sk * sc) / den;
   if (!(s >= 1.5)) return off;
-  double mid = 0;
-  for (const HullPoint& p : pts) mid += p.c - s * p.k;
-  mid /= static_cast<double>(pts.size());
+  double mid = c0 + (sc - s * sk) / np;
   // Once the scale is known, index every distinct value directly from the
   // model (no walk, so no error can propagate) and fit once more.
   const double o0 = mid, inv_s = 1.0 / s;
