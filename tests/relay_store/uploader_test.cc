@@ -6,8 +6,13 @@
 #include "phone-relay/uploader.h"
 
 #include <gtest/gtest.h>
+#include <signal.h>
+#include <sqlite3.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
 #include <algorithm>
+#include <chrono>
 #include <map>
 #include <nlohmann/json.hpp>
 #include <random>
@@ -455,6 +460,117 @@ TEST(UploaderFaultTest, UnprocessedItemsAreResentAlone) {
   size_t partial = CountFaults(log, "partial");
   EXPECT_GT(partial, 0u);
   EXPECT_GE(s.rows_unprocessed, int64_t(partial));
+}
+
+// Kill -9 the relay (store + uploader in a child process) at seeded random
+// moments while it ingests and uploads, including late batches for seconds
+// already uploaded; restart it each time. The final table holds every sample
+// of every batch exactly once.
+TEST(UploaderCrashTest, SigkillDuringUploadKeepsTheTableExact) {
+  const uint64_t seed = test::TestSeed(0xdead06);
+  SCOPED_TRACE("seed " + std::to_string(seed));
+  std::printf("seed %llu (set ACCEL_TEST_SEED to repeat)\n", (unsigned long long)seed);
+  std::mt19937_64 rng(seed);
+  ScratchDir dir;
+  const std::string db = dir.File("relay.db");
+  const std::string endpoint = Servers::Get("dynalite")->endpoint();
+  const std::string table = "crash_upload";
+  { Fixture create(endpoint, table); }
+  // Batch k of device d: 60 samples at 20 ms; every 4th batch is "late": its
+  // samples fall into seconds an earlier batch already covered.
+  const int kDevices = 2, kBatches = 200;
+  auto batch_samples = [](int d, int k) {
+    int64_t start = (k % 4 == 3) ? (k - 3) * 60 * 20000000LL + 7000000 : k * 60 * 20000000LL;
+    return Walk(kT0 + start + d * 3000000, 60, 20000000, uint32_t(d * 1000 + k));
+  };
+  const int64_t clock_at = kT0 + 600 * kSec;
+  auto child = [&]() {
+    auto store = OpenStore(db, ClockAt(clock_at));
+    if (!store) _exit(3);
+    Fixture fx(endpoint, table, /*create=*/false);
+    auto up = fx.MakeUploader(store.get(), 2, nullptr, 10);
+    // Like the watch: resume at the first batch not acknowledged (known from
+    // the ledger), re-sending the one before it.
+    int first = 0;
+    {
+      sqlite3* raw = nullptr;
+      sqlite3_stmt* q = nullptr;
+      if (sqlite3_open_v2(db.c_str(), &raw, SQLITE_OPEN_READONLY, nullptr) == SQLITE_OK &&
+          sqlite3_prepare_v2(raw,
+                             "SELECT MIN(m) FROM (SELECT device, MAX(seq) AS m FROM batches "
+                             "GROUP BY device)",
+                             -1, &q, nullptr) == SQLITE_OK &&
+          sqlite3_step(q) == SQLITE_ROW)
+        first = std::max(0, sqlite3_column_int(q, 0) - 1);
+      sqlite3_finalize(q);
+      sqlite3_close(raw);
+    }
+    for (int k = first; k < kBatches; ++k) {
+      for (int d = 0; d < kDevices; ++d) {
+        std::string dev = "dev-" + std::to_string(d);
+        auto r = store->Ingest(dev, uint64_t(k + 1),
+                               MakeBatch(dev, uint64_t(k + 1), batch_samples(d, k)));
+        if (!r.ok()) _exit(4);
+      }
+      up->RunOnce(true);
+    }
+    Drain(up.get(), store.get(), 100000);
+    auto st = store->GetStatus();
+    _exit(st.ok() && st->pending_rows == 0 ? 0 : 5);
+  };
+  int kills = 0, rounds = 0;
+  while (kills < 50 && rounds < 400) {
+    ++rounds;
+    pid_t pid = fork();
+    ASSERT_GE(pid, 0);
+    if (pid == 0) child();
+    // The kill moment: after the child's start-up (~30 ms: store, clients),
+    // somewhere in its ingest/upload work (~12 ms per batch pair).
+    usleep(useconds_t(std::uniform_int_distribution<int>(15000, 120000)(rng)));
+    kill(pid, SIGKILL);
+    int status = 0;
+    ASSERT_EQ(waitpid(pid, &status, 0), pid);
+    if (WIFSIGNALED(status)) {
+      ++kills;
+    } else {
+      // Finished before the kill: later rounds re-run duplicate ingests.
+      ASSERT_EQ(WEXITSTATUS(status), 0) << "child failed";
+    }
+  }
+  EXPECT_GE(kills, 50);
+  {
+    // The kills landed in the middle of the work, not before it started.
+    auto store = OpenStore(db, ClockAt(clock_at));
+    ASSERT_NE(store, nullptr);
+    auto st = store->GetStatus();
+    ASSERT_TRUE(st.ok());
+    std::printf("before the last run: %lld batches committed, %lld rows uploaded, %lld pending\n",
+                (long long)st->batches_committed, (long long)st->rows_uploaded,
+                (long long)st->pending_rows);
+    EXPECT_GT(st->rows_uploaded, 0);
+  }
+  // A last run without a kill finishes the work.
+  pid_t pid = fork();
+  ASSERT_GE(pid, 0);
+  if (pid == 0) child();
+  int status = 0;
+  ASSERT_EQ(waitpid(pid, &status, 0), pid);
+  ASSERT_TRUE(WIFEXITED(status));
+  ASSERT_EQ(WEXITSTATUS(status), 0);
+  std::printf("%d kills in %d rounds\n", kills, rounds);
+  Fixture fx(endpoint, table, /*create=*/false);
+  auto got = fx.ReadBack(kT0 / kSec, kT0 / kSec + 300);
+  for (int d = 0; d < kDevices; ++d) {
+    std::vector<QSample> want;
+    for (int k = 0; k < kBatches; ++k) {
+      auto s = batch_samples(d, k);
+      want.insert(want.end(), s.begin(), s.end());
+    }
+    std::sort(want.begin(), want.end(), QLess);
+    std::string dev = "dev-" + std::to_string(d);
+    EXPECT_EQ(got[dev].size(), want.size()) << dev;
+    EXPECT_TRUE(got[dev] == want) << dev;
+  }
 }
 
 }  // namespace
