@@ -427,8 +427,7 @@ void EncodeBody(const QSample* s, size_t n, std::string* out, EncoderState* stat
   idx.resize(n);
   std::string& bits = st.bits;
   bits.clear();
-  bits.reserve(n * 4 + 64);
-  bitio::BitWriter w(&bits);
+  bitio::BitWriter w(&bits, n * 4 + 64);
   uint8_t modes = 0;
 
   // --- time: steps in units of their gcd, against a base step or the previous step.
@@ -480,7 +479,8 @@ void EncodeBody(const QSample* s, size_t n, std::string* out, EncoderState* stat
   // --- axes: lattice indices, first or second differences.
   std::string axis_params;
   for (int a = 0; a < 3; ++a) {
-    for (size_t i = 0; i < n; ++i) axis[i] = a == 0 ? s[i].x : a == 1 ? s[i].y : s[i].z;
+    int32_t QSample::*const field = a == 0 ? &QSample::x : a == 1 ? &QSample::y : &QSample::z;
+    for (size_t i = 0; i < n; ++i) axis[i] = s[i].*field;
     AxisPlan plan;
     // Worth it only if the bits saved on every value beat the exceptions' cost.
     auto try_lattice = [&](const Lattice& lat) {

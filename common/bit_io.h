@@ -103,17 +103,29 @@ class ByteReader {
 };
 
 // LSB-first bit writer: bit i of the stream is bit (i % 8) of byte i / 8.
+// Appends to *out, which nobody else may touch until Finish().
 class BitWriter {
  public:
-  explicit BitWriter(std::string* out) : out_(out) {}
+  // `expected_bytes` sizes the first allocation; the writer grows as needed.
+  explicit BitWriter(std::string* out, size_t expected_bytes = 256) : out_(out) {
+    const size_t at = out->size();
+    out->resize(at + expected_bytes + 8);
+    p_ = &(*out)[at];
+    end_ = out->data() + out->size();
+  }
   // Appends the low `n` bits of `v` (n <= 32, v < 2^n).
   void Put(uint64_t v, int n) {
     acc_ |= v << nacc_;
     nacc_ += n;
     if (nacc_ >= 32) {
-      char b[4];
-      for (int i = 0; i < 4; ++i) b[i] = static_cast<char>(acc_ >> (8 * i));
-      out_->append(b, 4);
+      if (end_ - p_ < 4) Grow();
+      const uint32_t word = static_cast<uint32_t>(acc_);
+#if __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+      std::memcpy(p_, &word, 4);
+#else
+      for (int i = 0; i < 4; ++i) p_[i] = static_cast<char>(word >> (8 * i));
+#endif
+      p_ += 4;
       acc_ >>= 32;
       nacc_ -= 32;
     }
@@ -135,18 +147,28 @@ class BitWriter {
     }
     Put(uint64_t{1} << q, static_cast<int>(q) + 1);
   }
-  // Pads with zero bits to a byte boundary and flushes.
+  // Pads with zero bits to a byte boundary, flushes and trims *out.
   void Finish() {
     while (nacc_ > 0) {
-      out_->push_back(static_cast<char>(acc_));
+      if (p_ == end_) Grow();
+      *p_++ = static_cast<char>(acc_);
       acc_ >>= 8;
       nacc_ = nacc_ > 8 ? nacc_ - 8 : 0;
     }
     acc_ = 0;
+    out_->resize(static_cast<size_t>(p_ - out_->data()));
   }
 
  private:
+  void Grow() {
+    const size_t pos = static_cast<size_t>(p_ - out_->data());
+    out_->resize(out_->size() * 2 + 64);
+    p_ = &(*out_)[pos];
+    end_ = out_->data() + out_->size();
+  }
   std::string* out_;
+  char* p_;
+  char* end_;
   uint64_t acc_ = 0;
   int nacc_ = 0;
 };
