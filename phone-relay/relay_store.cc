@@ -11,6 +11,7 @@
 
 #include "common/crc32c.h"
 #include "common/log.h"
+#include "phone-relay/dynamodb_row.h"
 #include "phone-relay/second_rows.h"
 
 namespace accel {
@@ -605,6 +606,27 @@ Status RelayStore::LeaseRows(size_t max_rows, std::vector<PendingRow>* out,
     while ((rc = d.Step()) == SQLITE_ROW) devices.emplace_back(d.Text(0), d.Int(1));
     d.Reset();
     if (rc != SQLITE_DONE) return SqlError("list devices", rc);
+  }
+  // Two devices of one identity whose sort-key slots collide would overwrite
+  // each other's items (docs/dynamodb-row.md). Never upload such a pair: the
+  // lexicographically smallest device id keeps the slot (a rule that does not
+  // depend on arrival order or restarts), the others' rows are held in SQLite
+  // and `status` says why.
+  {
+    std::map<uint32_t, std::string> owner;
+    std::vector<std::pair<std::string, int64_t>> allowed;
+    for (const auto& d : devices) {  // sorted by device id
+      uint32_t slot = DeviceSlot(d.first);
+      auto [it, fresh] = owner.emplace(slot, d.first);
+      if (fresh) {
+        allowed.push_back(d);
+      } else {
+        last_error_ = "devices '" + it->second + "' and '" + d.first +
+                      "' share DynamoDB sort-key slot " + std::to_string(slot) + ": rows of '" +
+                      d.first + "' are held (not uploaded); give one of them another device id";
+      }
+    }
+    devices = std::move(allowed);
   }
   // Candidates of all devices, then the oldest seconds first.
   //

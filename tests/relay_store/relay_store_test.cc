@@ -10,8 +10,10 @@
 #include <map>
 #include <random>
 #include <set>
+#include <tuple>
 
 #include "common/csv.h"
+#include "phone-relay/dynamodb_row.h"
 #include "phone-relay/second_rows.h"
 #include "tests/relay_store/test_batches.h"
 
@@ -381,6 +383,69 @@ TEST(RelayStoreTest, LeaseSweepFindsReleasedAndLateRows) {
   EXPECT_TRUE(seen.count(a[3].second)) << "released row never leased again";
   EXPECT_TRUE(seen.count(kT0 / kSec + 1)) << "late row never leased";
   EXPECT_EQ(seen.size(), 100u - 20u + 2u);
+}
+
+// Two device ids with the same sort-key slot: only the smaller id uploads,
+// the other's rows stay in SQLite and status names the conflict.
+TEST(RelayStoreTest, DevicesSharingASlotAreHeldNotOverwritten) {
+  std::map<uint32_t, std::string> seen;
+  std::string a, b;
+  for (int i = 0; a.empty(); ++i) {
+    std::string id = "dev-" + std::to_string(i);
+    auto [it, fresh] = seen.emplace(DeviceSlot(id), id);
+    if (!fresh) std::tie(a, b) = std::minmax(it->second, id);
+  }
+  ScratchDir dir;
+  auto store = OpenStore(dir.File("relay.db"));
+  MustIngest(store.get(), b, 1, MakeBatch(b, 1, Walk(kT0, 100, 20000000, 1)));
+  MustIngest(store.get(), a, 1, MakeBatch(a, 1, Walk(kT0, 100, 20000000, 2)));
+  std::vector<PendingRow> rows;
+  ASSERT_TRUE(store->LeaseRows(100, &rows, true).ok());
+  ASSERT_EQ(rows.size(), 2u);
+  for (const PendingRow& r : rows) EXPECT_EQ(r.device_id, a);
+  auto st = store->GetStatus();
+  ASSERT_TRUE(st.ok());
+  EXPECT_NE(st->last_error.find("share DynamoDB sort-key slot"), std::string::npos)
+      << st->last_error;
+  EXPECT_EQ(st->pending_rows, 4);
+}
+
+// One second holds one resolution: a batch that would mix two is rejected
+// and kept, with the reason; nothing of it is stored in the rows.
+TEST(RelayStoreTest, ResolutionChangeWithinASecondIsRejectedAndKept) {
+  ScratchDir dir;
+  auto store = OpenStore(dir.File("relay.db"));
+  auto s1 = Walk(kT0, 30, 20000000, 1);
+  auto s2 = Walk(kT0 + 700000000, 30, 20000000, 2);  // overlaps second T0
+  MustIngest(store.get(), "w", 1, MakeBatch("w", 1, s1));
+  IngestResult r = MustIngest(store.get(), "w", 2, MakeBatch("w", 2, s2, 1.0 / 4096));
+  EXPECT_EQ(r.outcome, IngestOutcome::kRejected);
+  EXPECT_NE(r.reason.find("one second holds one resolution"), std::string::npos) << r.reason;
+  EXPECT_EQ(AllPendingSamples(store.get(), "w"), s1);
+  std::vector<RelayStore::QuarantinedBatch> q;
+  ASSERT_TRUE(store->ListQuarantine(&q).ok());
+  EXPECT_EQ(q.size(), 1u);
+}
+
+// Upload records are pruned by second: older than the horizon they go, and a
+// late row for such a second takes the merge path anyway.
+TEST(RelayStoreTest, PrunedUploadRecordsLeaveTheMergePathInCharge) {
+  ScratchDir dir;
+  ManualClock clock(kT0 + 100 * kSec, 0);
+  auto store = OpenStore(dir.File("relay.db"), &clock);
+  MustIngest(store.get(), "w", 1, MakeBatch("w", 1, Walk(kT0, 60, 20000000, 1)));
+  std::vector<PendingRow> rows;
+  ASSERT_TRUE(store->LeaseRows(100, &rows, true).ok());
+  for (const PendingRow& r : rows) ASSERT_TRUE(store->AckUploaded(r, r.seqs, r.count).ok());
+  clock.Advance(8 * 24 * 3600 * kSec);
+  ASSERT_TRUE(store->PruneUploaded().ok());
+  std::vector<RelayStore::UploadedRecord> up;
+  ASSERT_TRUE(store->ListUploaded(&up).ok());
+  EXPECT_TRUE(up.empty());
+  MustIngest(store.get(), "w", 2, MakeBatch("w", 2, Walk(kT0 + 3, 1, 1, 2)));
+  ASSERT_TRUE(store->LeaseRows(100, &rows, true).ok());
+  ASSERT_EQ(rows.size(), 1u);
+  EXPECT_TRUE(rows[0].needs_merge);
 }
 
 TEST(RelayStoreTest, QuarantinedRowLeavesPendingButIsKept) {
