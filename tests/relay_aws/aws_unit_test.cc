@@ -136,6 +136,10 @@ TEST(AwsErrorTest, ParsesDynamoDbJson) {
       400,
       R"j({"__type":"com.amazon.coral.service#InvalidSignatureException","message":"Signature expired: 20261124T060000Z is now earlier than 20261124T063814Z (20261124T064314Z - 5 min.)"})j");
   EXPECT_EQ(ClassifyAwsError(e), ErrorClass::kClockSkew);
+  e = ParseAwsError(403,
+                    "<Error><Code>RequestTimeTooSkewed</Code><Message>The difference between "
+                    "the request time and the current time is too large.</Message></Error>");
+  EXPECT_EQ(ClassifyAwsError(e), ErrorClass::kClockSkew);
   e = ParseAwsError(
       400,
       R"j({"__type":"com.amazon.coral.service#InvalidSignatureException","message":"The request signature we calculated does not match"})j");

@@ -254,10 +254,10 @@ class DynamoDbMotoAuthTest : public ::testing::Test {
     auto s = LocalServer::StartMoto(o);
     ASSERT_TRUE(s.ok()) << s.status().ToString();
     server_ = std::move(s).value();
-    std::ifstream f(o.auth_user_file);
-    nlohmann::json k = nlohmann::json::parse(f);
-    key_id_ = k["access_key_id"];
-    secret_ = k["secret_access_key"];
+    auto key = testing::ReadMotoKey(o.auth_user_file);
+    ASSERT_TRUE(key.ok()) << key.status().ToString();
+    key_id_ = key->access_key_id;
+    secret_ = key->secret_access_key;
   }
   testing::TempDir dir_;
   std::unique_ptr<LocalServer> server_;

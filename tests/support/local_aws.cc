@@ -17,6 +17,8 @@
 #include <fstream>
 #include <sstream>
 
+#include "common/config.h"
+
 namespace accel {
 namespace testing {
 
@@ -103,6 +105,17 @@ TempDir::TempDir(const std::string& prefix) {
 TempDir::~TempDir() {
   std::error_code ec;
   std::filesystem::remove_all(path_, ec);
+}
+
+Result<MotoKey> ReadMotoKey(const std::string& path) {
+  nlohmann::json j;
+  ACCEL_RETURN_IF_ERROR(LoadJsonFile(path, &j));
+  MotoKey k;
+  ConfigReader r(j, path);
+  ACCEL_RETURN_IF_ERROR(r.String("access_key_id", &k.access_key_id, /*required=*/true));
+  ACCEL_RETURN_IF_ERROR(r.String("secret_access_key", &k.secret_access_key, /*required=*/true));
+  ACCEL_RETURN_IF_ERROR(r.Finish());
+  return k;
 }
 
 Result<std::unique_ptr<LocalServer>> LocalServer::Start(const std::vector<std::string>& argv,

@@ -58,6 +58,12 @@ struct FaultProxyOptions {
   std::string tls_dir;   // serve https with a self-signed cert written to tls_dir/cert.pem
 };
 
+// The key localaws.py wrote for --auth-user-file.
+struct MotoKey {
+  std::string access_key_id, secret_access_key;
+};
+Result<MotoKey> ReadMotoKey(const std::string& path);
+
 class LocalServer {
  public:
   // Starts `argv` (argv[0] looked up in PATH) and waits up to `timeout_ms` for
