@@ -505,14 +505,22 @@ void EncodeBody(const QSample* s, size_t n, std::string* out, EncoderState* stat
     };
     // A warm encoder first tries the lattice it found for this axis before:
     // a sensor keeps its lattice, so the search runs only when that stops
-    // paying (few exceptions allowed). "No lattice" is not remembered: the
-    // next batch may come from a sensor that has one.
+    // paying (few exceptions allowed). After "no lattice" the next batch
+    // searches again: it may come from a sensor that has one.
     bool done = false;
-    if (state && st.lattice[a].on)
-      done = try_lattice(st.lattice[a]) && plan.exceptions.size() * 256 <= n;
+    // "Fits" means few exceptions: under 1/256 of the values, or no more (per
+    // value, with some slack) than the search itself left last time.
+    if (state && st.lattice[a].on) {
+      const double allowed =
+          std::max(1.0 / 256, 1.25 * st.exception_rate[a]) * static_cast<double>(n);
+      done = try_lattice(st.lattice[a]) && static_cast<double>(plan.exceptions.size()) <= allowed;
+    }
     if (!done) {
       try_lattice(DetectLattice(axis.data(), n));
-      if (state && plan.lat.on) st.lattice[a] = plan.lat;
+      if (state) {
+        st.lattice[a] = plan.lat;
+        st.exception_rate[a] = static_cast<double>(plan.exceptions.size()) / static_cast<double>(n);
+      }
     }
     if (!plan.lat.on)
       for (size_t i = 0; i < n; ++i) idx[i] = axis[i];

@@ -36,6 +36,7 @@ Lattice DetectLattice(const int32_t* values, size_t n);
 // (a sensor keeps its own) and scratch space.
 struct EncoderState {
   Lattice lattice[3];
+  double exception_rate[3] = {0, 0, 0};  // exceptions per value when it was found
   std::vector<uint64_t> res, res2;
   std::vector<int32_t> axis;
   std::vector<int64_t> idx;
