@@ -295,13 +295,12 @@ uint64_t RiceCost(const uint64_t* u, size_t len, int k) {
 }
 
 int ChooseMode(const uint64_t* u, size_t len) {
-  uint64_t sum = 0, mx = 0, mx_clamped = 0;
+  uint64_t sum = 0, mx = 0;
   for (size_t i = 0; i < len; ++i) {
-    const uint64_t v = std::min<uint64_t>(u[i], uint64_t{1} << 40);
-    sum += v;
+    sum += std::min<uint64_t>(u[i], uint64_t{1} << 40);
     mx = std::max(mx, u[i]);
-    mx_clamped = std::max(mx_clamped, v);
   }
+  const uint64_t mx_clamped = std::min<uint64_t>(mx, uint64_t{1} << 40);
   if (mx == 0) return 0;
   // Candidates around the parameter the mean suggests, and around the one the
   // mean without the largest value suggests (one outlier - a gap, a glitch -
@@ -532,8 +531,8 @@ void EncodeBody(const QSample* s, size_t n, std::string* out, EncoderState* stat
       const uint64_t z1 = ZigZag(d), z2 = ZigZag(d - prev_d);
       res[i - 1] = z1;
       res2[i - 1] = z2;
-      mag1 = AddMag(mag1, z1);
-      mag2 = AddMag(mag2, z2);
+      mag1 += z1;  // indices are within 2^21, so these sums cannot overflow
+      mag2 += z2;
       prev_d = d;
     }
     plan.order = mag2 < mag1 ? 2 : 1;
