@@ -97,6 +97,19 @@ CREATE TABLE counters(
   name TEXT PRIMARY KEY,
   value INTEGER NOT NULL) WITHOUT ROWID;
 )sql",
+    // Version 2: `uploaded` records are pruned by upload time, and each device
+    // keeps a watermark: every second whose record was pruned is <= it. A
+    // pending row above the watermark without a record was never uploaded and
+    // may take the plain path, however old its second (replays of old
+    // recordings). Version 1 pruned by second, older than 7 days before now,
+    // so that is the watermark a migrated database starts with.
+    R"sql(
+CREATE TABLE pruned(
+  device TEXT PRIMARY KEY,
+  through_second INTEGER NOT NULL) WITHOUT ROWID;
+INSERT INTO pruned(device, through_second)
+  SELECT device, CAST(strftime('%s','now') AS INTEGER) - 7 * 86400 FROM devices;
+)sql",
 };
 constexpr int kSchemaVersion = sizeof(kMigrations) / sizeof(kMigrations[0]);
 
@@ -119,6 +132,7 @@ enum StmtId {
   kDeletePendingAny,
   kInsertRejected,
   kBumpCounter,
+  kGetPruned,
   kPageCount,
   kFreelistCount,
   kNumStmts
@@ -157,6 +171,7 @@ const char* const kStmtSql[kNumStmts] = {
     "VALUES(?1,?2,?3,?4,?5,?6,?7,?8)",
     "INSERT INTO counters(name,value) VALUES(?1,?2) "
     "ON CONFLICT(name) DO UPDATE SET value=value+excluded.value",
+    "SELECT through_second FROM pruned WHERE device=?1",
     "PRAGMA page_count",
     "PRAGMA freelist_count",
 };
@@ -598,7 +613,6 @@ Status RelayStore::LeaseRows(size_t max_rows, std::vector<PendingRow>* out,
   std::lock_guard<std::mutex> lock(mu_);
   out->clear();
   const int64_t now = NowNanos();
-  const int64_t horizon_second = EpochSecondOf(now - options_.uploaded_retention_ns);
   std::vector<std::pair<std::string, int64_t>> devices;
   {
     Stmt& d = stmts_[kListDevices]->Reset();
@@ -651,6 +665,15 @@ Status RelayStore::LeaseRows(size_t max_rows, std::vector<PendingRow>* out,
     // A second S is complete once a sample with t >= S+1 s is stored:
     // (S+1)*1e9 <= max_t  <=>  S < floor(max_t / 1e9).
     const int64_t complete_before = EpochSecondOf(max_t);
+    // Seconds up to the watermark may have lost their upload record.
+    int64_t pruned_through = INT64_MIN;
+    {
+      Stmt& w = stmts_[kGetPruned]->Reset().BindText(1, device);
+      int rc = w.Step();
+      if (rc == SQLITE_ROW) pruned_through = w.Int(0);
+      w.Reset();
+      if (rc != SQLITE_ROW && rc != SQLITE_DONE) return SqlError("read pruned watermark", rc);
+    }
     int64_t returned = 0;
     auto collect = [&](Stmt& s) -> Status {
       int rc;
@@ -670,9 +693,10 @@ Status RelayStore::LeaseRows(size_t max_rows, std::vector<PendingRow>* out,
           return st.WithContext(options_.path + ": pending row seqs");
         }
         row.version = s.Int(6);
-        // The merge path: partly uploaded, uploaded before, or older than the
-        // horizon of the `uploaded` records.
-        row.needs_merge = s.Int(7) != 0 || s.Int(8) != 0 || row.second < horizon_second;
+        // The merge path: partly uploaded, uploaded before, or a second whose
+        // upload record may have been pruned. The plain path's unconditional
+        // put is safe only for a second DynamoDB has never seen from us.
+        row.needs_merge = s.Int(7) != 0 || s.Int(8) != 0 || row.second <= pruned_through;
         candidates.push_back(std::move(row));
       }
       s.Reset();
@@ -820,12 +844,22 @@ Status RelayStore::QuarantineRow(const PendingRow& row, const std::string& messa
 
 Status RelayStore::PruneUploaded() {
   std::lock_guard<std::mutex> lock(mu_);
-  // Pruned by second, not by upload time: a pending row whose second is newer
-  // than the horizon is guaranteed to find its upload record if it has one;
-  // older seconds always take the merge path (LeaseRows).
-  const int64_t horizon_second = EpochSecondOf(NowNanos() - options_.uploaded_retention_ns);
-  std::string sql = "DELETE FROM uploaded WHERE second < " + std::to_string(horizon_second);
-  return Exec(sql.c_str());
+  // Pruned by upload time. The watermark rises (in the same transaction) to
+  // the largest second whose record goes, so a pending row above it without a
+  // record was never uploaded, and rows at or below it take the merge path
+  // (LeaseRows), which needs no record: DynamoDB's `b` attribute decides.
+  const std::string cut = std::to_string(NowNanos() - options_.uploaded_retention_ns);
+  ACCEL_RETURN_IF_ERROR(Exec("BEGIN IMMEDIATE"));
+  Status st = Exec(("INSERT INTO pruned(device, through_second) "
+                    "SELECT device, MAX(second) FROM uploaded WHERE uploaded_ns < " +
+                    cut +
+                    " GROUP BY device ON CONFLICT(device) DO UPDATE SET "
+                    "through_second = MAX(through_second, excluded.through_second)")
+                       .c_str());
+  if (st.ok()) st = Exec(("DELETE FROM uploaded WHERE uploaded_ns < " + cut).c_str());
+  if (st.ok()) st = Exec("COMMIT");
+  if (!st.ok()) (void)Exec("ROLLBACK");
+  return st;
 }
 
 void RelayStore::NoteError(const std::string& error) {

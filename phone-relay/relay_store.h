@@ -8,7 +8,10 @@
 //   pending        one row per (device, second): the sample block, resolution,
 //                  count, contributing seqs, a per-row version counter
 //   uploaded       (device, second) -> seqs and count DynamoDB acknowledged,
-//                  kept for a retention horizon (late samples take the merge path)
+//                  kept for a retention horizon after the upload (late samples
+//                  take the merge path)
+//   pruned         per device, the largest second whose upload record was
+//                  pruned: rows at or below it take the merge path
 //   rejected_rows  rows DynamoDB refused with a validation error, with its message
 //
 // Thread-safe: one connection behind a mutex. The link server calls Ingest()
@@ -42,8 +45,9 @@ struct RelayStoreOptions {
   // A second is complete after its row has not changed for this long, even
   // when no later sample of its device has arrived.
   int64_t flush_timeout_ns = 2 * int64_t{1000000000};
-  // How long the record of an uploaded (device, second) is kept; a late sample
-  // for a second older than this always takes the merge path.
+  // How long the record of an uploaded (device, second) is kept after its
+  // upload; once pruned, a late sample for that second (or any older one of
+  // the device) takes the merge path.
   int64_t uploaded_retention_ns = 7 * 24 * 3600 * int64_t{1000000000};
   int busy_timeout_ms = 10000;
   Clock* clock = nullptr;  // nullptr: Clock::Real()
@@ -72,7 +76,8 @@ struct PendingRow {
   int64_t version = 0;         // per-row counter; the ack deletes only this version
   // True when the row must take the merge path (GetItem + conditional PutItem):
   // its second was uploaded before, the row was partly uploaded, or the second
-  // is older than the retention horizon of the `uploaded` table.
+  // is at or below the device's pruned watermark (its upload record may have
+  // been pruned).
   bool needs_merge = false;
 };
 
@@ -140,7 +145,8 @@ class RelayStore {
   // rejected_rows with `message`, so it never blocks the rows behind it.
   Status QuarantineRow(const PendingRow& row, const std::string& message);
 
-  // Drops `uploaded` records older than the retention horizon.
+  // Drops `uploaded` records written longer ago than the retention horizon and
+  // raises each device's pruned watermark to the largest second dropped.
   Status PruneUploaded();
 
   Result<StoreStatus> GetStatus();

@@ -1,7 +1,12 @@
 #!/usr/bin/env python3
 """End-to-end proof on real data, as separate processes, against a real local DynamoDB.
 
-    pipeline_e2e.py BUILD_DIR {moto,dynalite}
+    pipeline_e2e.py BUILD_DIR {moto,dynalite,dynalite-faults}
+
+dynalite-faults puts the fault-injecting proxy (tests/fixtures/fault_proxy.py) between the relay and
+dynalite, over HTTPS with its own CA (AWS_CA_BUNDLE: TLS verification stays on), faulting 30% of the
+requests (5xx, throttling, resets before and after the write, slow answers, partial UnprocessedItems);
+the table must still end exact, and the proxy's log must show backoff, not a hot loop.
 
 For each data folder (tests/data, and every folder of ../shared/data/accel when present) one
 watch-agent process replays all its files as one device into one phone-relay process. Then:
@@ -25,11 +30,8 @@ from collections import Counter
 from decimal import Decimal
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-BUILD = os.path.abspath(sys.argv[1])
-SERVER = sys.argv[2]
-AGENT = os.path.join(BUILD, "watch-agent", "watch-agent")
-RELAY = os.path.join(BUILD, "phone-relay", "phone-relay")
-QUERY = os.path.join(BUILD, "tools", "sensor-query")
+# Set from the command line in __main__; relay_kill_e2e.py imports the helpers below only.
+BUILD = SERVER = AGENT = RELAY = QUERY = None
 PARTITION = "us-east-1:e2e-user"
 TABLE = "accel-e2e"
 
@@ -95,6 +97,17 @@ def main():
                         os.path.join(work, "srv.out"), os.path.join(work, "srv.err"))
         procs.append(srv)
         endpoint = wait_line(os.path.join(work, "srv.out"), "READY", srv).split()[1]
+        relay_endpoint = endpoint
+        if SERVER == "dynalite-faults":
+            os.makedirs(os.path.join(work, "tls"), mode=0o700)
+            proxy = start([sys.executable, os.path.join(ROOT, "tests/fixtures/fault_proxy.py"),
+                           "--upstream", endpoint, "--seed", "20261124", "--rate", "0.3",
+                           "--faults", "partial,reset_after,reset_before,throttle,http500,slow",
+                           "--log", os.path.join(work, "proxy.log"), "--tls-dir",
+                           os.path.join(work, "tls")],
+                          os.path.join(work, "proxy.out"), os.path.join(work, "proxy.err"))
+            procs.append(proxy)
+            relay_endpoint = wait_line(os.path.join(work, "proxy.out"), "READY", proxy).split()[1]
         if SERVER == "moto":
             creds = json.load(open(os.path.join(work, "creds.json")))
             key, secret = creds["access_key_id"], creds["secret_access_key"]
@@ -104,6 +117,9 @@ def main():
                    AWS_SECRET_ACCESS_KEY=secret)
         env.pop("AWS_SESSION_TOKEN", None)
         env.pop("AWS_ENDPOINT_URL_DYNAMODB", None)
+        relay_env = dict(env, AWS_ENDPOINT_URL=relay_endpoint)
+        if relay_endpoint.startswith("https://"):
+            relay_env["AWS_CA_BUNDLE"] = os.path.join(work, "tls", "cert.pem")
 
         folders = data_folders()
         keys = os.path.join(work, "keys")
@@ -120,7 +136,7 @@ def main():
                      "flush_timeout_ms": 300}
         json.dump(relay_cfg, open(os.path.join(work, "relay.json"), "w"))
         relay = start([RELAY, "--config", os.path.join(work, "relay.json")],
-                      os.path.join(work, "relay.out"), os.path.join(work, "relay.err"), env)
+                      os.path.join(work, "relay.out"), os.path.join(work, "relay.err"), relay_env)
         procs.append(relay)
         metrics_port = wait_line(os.path.join(work, "relay.out"), "listening", relay).split()[3]
 
@@ -152,9 +168,47 @@ def main():
             time.sleep(0.2)
         if st["quarantined_batches"] or st["quarantined_rows"]:
             fail(f"relay quarantined something: {st}")
+        # sensor-replay --relay: a developer sending into this running relay.
+        subprocess.run([AGENT, "pair", "--secret-file", os.path.join(work, "dev.key")], check=True,
+                       capture_output=True)
+        shutil.copy(os.path.join(work, "dev.key"), os.path.join(keys, "replay-dev.key"))
+        os.chmod(os.path.join(keys, "replay-dev.key"), 0o600)
+        one = folders["tests-data-sw"][0]
+        r = subprocess.run([os.path.join(BUILD, "tools", "sensor-replay"), "--relay",
+                            relay_cfg["listen"], "--secret-file", os.path.join(work, "dev.key"),
+                            "--device-id", "replay-dev", "--table", TABLE, "--partition-id",
+                            PARTITION, "--verify", "--json", one],
+                           capture_output=True, text=True, env=env, timeout=300)
+        if r.returncode != 0:
+            fail(f"sensor-replay --relay: exit {r.returncode}: {r.stderr[-2000:]}")
+        v = json.loads(r.stdout.strip().splitlines()[-1])
+        if v["missing"] or v["duplicates"] or v["mismatched"] or v["samples_verified"] != len(read_csv(one)):
+            fail(f"sensor-replay --relay: {v}")
+        folders_for_boto = dict(folders, **{"replay-dev": [one]})
+
         relay.send_signal(signal.SIGTERM)
         if relay.wait(timeout=30) != 0:
             fail("relay did not stop cleanly")
+
+        if SERVER == "dynalite-faults":
+            log = [json.loads(l) for l in open(os.path.join(work, "proxy.log"))]
+            faults = Counter(e["fault"] for e in log)
+            targets = Counter(e["target"].split(".")[-1] for e in log)
+            if sum(v for k, v in faults.items() if k != "none") < 10 or not faults["partial"]:
+                fail(f"the proxy injected too few faults to prove anything: {faults} {targets}")
+            attempts = {}
+            for e in log:
+                attempts.setdefault(e["body"], []).append(e["mono"])
+            gaps = [b - a for ts in attempts.values() for a, b in zip(ts, ts[1:])]
+            worst = max(len(ts) for ts in attempts.values())
+            gaps.sort()
+            if worst > 15:
+                fail(f"one request was attempted {worst} times: a hot loop")
+            if gaps and gaps[len(gaps) // 2] < 0.005:
+                fail(f"median retry gap {gaps[len(gaps) // 2] * 1000:.1f} ms: no backoff")
+            print(f"proxy: {len(log)} requests {dict(targets)}, faults {dict(faults)}, retries {len(gaps)}, "
+                  f"median retry gap {gaps[len(gaps) // 2] * 1000 if gaps else 0:.0f} ms, "
+                  f"most attempts of one body {worst}", flush=True)
 
         # 1) Our read-back, per file.
         total = 0
@@ -188,7 +242,7 @@ def main():
                 break
             kw = {"ExclusiveStartKey": page["LastEvaluatedKey"]}
         expected = Counter()
-        for dev, files in folders.items():
+        for dev, files in folders_for_boto.items():
             for f in files:
                 for t, *_ in read_csv(f):
                     expected[(dev, t // 10**9)] += 1
@@ -228,4 +282,12 @@ def main():
 
 
 if __name__ == "__main__":
+    if len(sys.argv) != 3 or sys.argv[2] not in ("moto", "dynalite", "dynalite-faults"):
+        print("usage: pipeline_e2e.py BUILD_DIR {moto,dynalite,dynalite-faults}", file=sys.stderr)
+        sys.exit(2)
+    BUILD = os.path.abspath(sys.argv[1])
+    SERVER = sys.argv[2]
+    AGENT = os.path.join(BUILD, "watch-agent", "watch-agent")
+    RELAY = os.path.join(BUILD, "phone-relay", "phone-relay")
+    QUERY = os.path.join(BUILD, "tools", "sensor-query")
     main()

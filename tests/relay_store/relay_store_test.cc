@@ -427,25 +427,89 @@ TEST(RelayStoreTest, ResolutionChangeWithinASecondIsRejectedAndKept) {
   EXPECT_EQ(q.size(), 1u);
 }
 
-// Upload records are pruned by second: older than the horizon they go, and a
-// late row for such a second takes the merge path anyway.
+// Upload records are pruned by upload time: a week after the upload they go,
+// and a late row for such a second (or an older one) takes the merge path
+// anyway; a newer second of the device still takes the plain path.
 TEST(RelayStoreTest, PrunedUploadRecordsLeaveTheMergePathInCharge) {
   ScratchDir dir;
   ManualClock clock(kT0 + 100 * kSec, 0);
   auto store = OpenStore(dir.File("relay.db"), &clock);
-  MustIngest(store.get(), "w", 1, MakeBatch("w", 1, Walk(kT0, 60, 20000000, 1)));
+  MustIngest(store.get(), "w", 1, MakeBatch("w", 1, Walk(kT0 + 10 * kSec, 60, 20000000, 1)));
   std::vector<PendingRow> rows;
   ASSERT_TRUE(store->LeaseRows(100, &rows, true).ok());
-  for (const PendingRow& r : rows) ASSERT_TRUE(store->AckUploaded(r, r.seqs, r.count).ok());
-  clock.Advance(8 * 24 * 3600 * kSec);
+  ASSERT_EQ(rows.size(), 2u);
+  for (const PendingRow& r : rows) {
+    EXPECT_FALSE(r.needs_merge);
+    ASSERT_TRUE(store->AckUploaded(r, r.seqs, r.count).ok());
+  }
+  // Six days on, nothing is pruned yet.
+  clock.Advance(6 * 24 * 3600 * kSec);
   ASSERT_TRUE(store->PruneUploaded().ok());
   std::vector<RelayStore::UploadedRecord> up;
   ASSERT_TRUE(store->ListUploaded(&up).ok());
+  EXPECT_EQ(up.size(), 2u);
+  clock.Advance(2 * 24 * 3600 * kSec);
+  ASSERT_TRUE(store->PruneUploaded().ok());
+  ASSERT_TRUE(store->ListUploaded(&up).ok());
   EXPECT_TRUE(up.empty());
-  MustIngest(store.get(), "w", 2, MakeBatch("w", 2, Walk(kT0 + 3, 1, 1, 2)));
+  // Late samples: one in an uploaded second, one in an older second never
+  // uploaded (both at or below the watermark), one in a newer second.
+  MustIngest(store.get(), "w", 2,
+             MakeBatch("w", 2,
+                       {{kT0 + 3 * kSec, 0, 0, 0},
+                        {kT0 + 10 * kSec + 500000, 0, 0, 0},
+                        {kT0 + 30 * kSec, 0, 0, 0}}));
   ASSERT_TRUE(store->LeaseRows(100, &rows, true).ok());
-  ASSERT_EQ(rows.size(), 1u);
+  ASSERT_EQ(rows.size(), 3u);
   EXPECT_TRUE(rows[0].needs_merge);
+  EXPECT_TRUE(rows[1].needs_merge);
+  EXPECT_FALSE(rows[2].needs_merge);
+}
+
+// Replaying an old recording: seconds far older than the retention horizon but
+// never uploaded take the plain path (BatchWriteItem), not GetItem + PutItem.
+TEST(RelayStoreTest, OldSecondsNeverUploadedTakeThePlainPath) {
+  ScratchDir dir;
+  ManualClock clock(kT0 + 400 * 24 * 3600 * kSec, 0);
+  auto store = OpenStore(dir.File("relay.db"), &clock);
+  MustIngest(store.get(), "w", 1, MakeBatch("w", 1, Walk(kT0, 120, 20000000, 1)));
+  std::vector<PendingRow> rows;
+  ASSERT_TRUE(store->LeaseRows(100, &rows, true).ok());
+  ASSERT_EQ(rows.size(), 3u);
+  for (const PendingRow& r : rows) EXPECT_FALSE(r.needs_merge);
+}
+
+// A version-1 database (upload records pruned by second, a week before now)
+// migrates to version 2 with each device's watermark at that horizon, so old
+// seconds whose records v1 may have pruned still take the merge path.
+TEST(RelayStoreTest, VersionOneDatabaseMigratesWithAConservativeWatermark) {
+  ScratchDir dir;
+  const std::string path = dir.File("relay.db");
+  {
+    auto store = OpenStore(path);
+    MustIngest(store.get(), "w", 1, MakeBatch("w", 1, Walk(kT0, 60, 20000000, 1)));
+  }
+  sqlite3* db = nullptr;
+  ASSERT_EQ(sqlite3_open(path.c_str(), &db), SQLITE_OK);
+  ASSERT_EQ(sqlite3_exec(db, "DROP TABLE pruned; PRAGMA user_version=1", nullptr, nullptr, nullptr),
+            SQLITE_OK);
+  sqlite3_close(db);
+  const int64_t now_s = Clock::Real()->NowUnixNanos() / kSec;
+  auto store = OpenStore(path);
+  ASSERT_NE(store, nullptr);
+  ASSERT_EQ(sqlite3_open(path.c_str(), &db), SQLITE_OK);
+  sqlite3_stmt* q = nullptr;
+  ASSERT_EQ(
+      sqlite3_prepare_v2(db, "SELECT through_second FROM pruned WHERE device='w'", -1, &q, nullptr),
+      SQLITE_OK);
+  ASSERT_EQ(sqlite3_step(q), SQLITE_ROW);
+  EXPECT_NEAR(double(sqlite3_column_int64(q, 0)), double(now_s - 7 * 86400), 120.0);
+  sqlite3_finalize(q);
+  sqlite3_close(db);
+  std::vector<PendingRow> rows;
+  ASSERT_TRUE(store->LeaseRows(100, &rows, true).ok());
+  ASSERT_EQ(rows.size(), 2u);
+  for (const PendingRow& r : rows) EXPECT_TRUE(r.needs_merge);
 }
 
 TEST(RelayStoreTest, QuarantinedRowLeavesPendingButIsKept) {
@@ -485,7 +549,7 @@ TEST(RelayStoreTest, SchemaVersionAndDurabilitySettings) {
     sqlite3_finalize(s);
     return v;
   };
-  EXPECT_EQ(pragma("PRAGMA user_version"), "1");
+  EXPECT_EQ(pragma("PRAGMA user_version"), "2");
   EXPECT_EQ(pragma("PRAGMA journal_mode"), "wal");
   // A database from a newer relay is refused, not downgraded.
   ASSERT_EQ(sqlite3_exec(db, "PRAGMA user_version=99", nullptr, nullptr, nullptr), SQLITE_OK);

@@ -148,9 +148,7 @@ struct Fixture {
   }
 };
 
-// A wall clock running from `t_ns` now (monotonic time is real), so the
-// store sees the test's seconds as recent (plain path) rather than older than
-// the uploaded-retention horizon (merge path).
+// A wall clock running from `t_ns` now (monotonic time is real).
 test::OffsetClock* ClockAt(int64_t t_ns) {
   static std::vector<std::unique_ptr<test::OffsetClock>> clocks;
   clocks.push_back(std::make_unique<test::OffsetClock>(t_ns - Clock::Real()->NowUnixNanos()));
@@ -358,15 +356,29 @@ TEST_P(UploaderTest, MissingTableKeepsEveryRow) {
 
 // Seconds older than the uploaded-retention horizon (here: the real clock,
 // data from 2023) always take the merge path, which also works for new items.
-TEST_P(UploaderTest, SecondsOlderThanTheHorizonTakeTheMergePath) {
+TEST_P(UploaderTest, OldRecordingTakesThePlainPathAndPrunedSecondsMerge) {
   Fixture fx(Endpoint(), Table("old"));
   ScratchDir dir;
-  auto store = OpenStore(dir.File("relay.db"), Clock::Real());
-  auto all = Walk(kT0 + kSec / 3, 150, 20000000, 9);
-  ASSERT_TRUE(store->Ingest("w", 1, MakeBatch("w", 1, all)).ok());
+  // A recording from a year before "now" (a developer replaying a capture).
+  test::OffsetClock* clock = ClockAt(kT0 + 365 * 24 * 3600 * kSec);
+  auto store = OpenStore(dir.File("relay.db"), clock);
+  auto all = Walk(kT0 + kSec / 3, 150, 20000000, 9);  // seconds 0..3
+  std::vector<QSample> first(all.begin(), all.begin() + 100), late(all.begin() + 100, all.end());
+  ASSERT_TRUE(store->Ingest("w", 1, MakeBatch("w", 1, first)).ok());
   auto up = fx.MakeUploader(store.get(), 2);
   UploadStats s = Drain(up.get(), store.get());
-  EXPECT_EQ(s.merges, 4);
+  EXPECT_EQ(s.merges, 0);
+  EXPECT_EQ(s.rows_acked, 3);
+  // Eight days on the upload records are pruned (watermark: second 2); late
+  // samples for the uploaded second 2 merge, those of the new second 3 (above
+  // the watermark) go plain, and the table ends exact.
+  clock->set_offset_ns(clock->NowUnixNanos() - Clock::Real()->NowUnixNanos() +
+                       8 * 24 * 3600 * kSec);
+  ASSERT_TRUE(store->PruneUploaded().ok());
+  ASSERT_TRUE(store->Ingest("w", 2, MakeBatch("w", 2, late)).ok());
+  s = Drain(up.get(), store.get());
+  EXPECT_EQ(s.merges, 1);
+  EXPECT_EQ(s.rows_acked, 2);
   auto got = fx.ReadBack(kT0 / kSec, kT0 / kSec + 4);
   std::sort(all.begin(), all.end(), QLess);
   EXPECT_TRUE(got["w"] == all);
@@ -484,6 +496,14 @@ TEST(UploaderCrashTest, SigkillDuringUploadKeepsTheTableExact) {
     return Walk(kT0 + start + d * 3000000, 60, 20000000, uint32_t(d * 1000 + k));
   };
   const int64_t clock_at = kT0 + 600 * kSec;
+  // The child reports its progress on a pipe (a byte after every ingest and
+  // every upload round), so the parent can place each kill inside the work
+  // whatever the speed of the machine: after a random number of steps plus a
+  // random delay of up to 4 ms into the next one.
+  int progress_fd = -1;
+  auto step = [&]() {
+    if (progress_fd >= 0) (void)!write(progress_fd, "s", 1);
+  };
   auto child = [&]() {
     auto store = OpenStore(db, ClockAt(clock_at));
     if (!store) _exit(3);
@@ -511,8 +531,10 @@ TEST(UploaderCrashTest, SigkillDuringUploadKeepsTheTableExact) {
         auto r = store->Ingest(dev, uint64_t(k + 1),
                                MakeBatch(dev, uint64_t(k + 1), batch_samples(d, k)));
         if (!r.ok()) _exit(4);
+        step();
       }
       up->RunOnce(true);
+      step();
     }
     Drain(up.get(), store.get(), 100000);
     auto st = store->GetStatus();
@@ -521,13 +543,24 @@ TEST(UploaderCrashTest, SigkillDuringUploadKeepsTheTableExact) {
   int kills = 0, rounds = 0;
   while (kills < 50 && rounds < 400) {
     ++rounds;
+    int fds[2];
+    ASSERT_EQ(pipe(fds), 0);
     pid_t pid = fork();
     ASSERT_GE(pid, 0);
-    if (pid == 0) child();
-    // The kill moment: after the child's start-up (~30 ms: store, clients),
-    // somewhere in its ingest/upload work (~12 ms per batch pair).
-    usleep(useconds_t(std::uniform_int_distribution<int>(15000, 120000)(rng)));
+    if (pid == 0) {
+      close(fds[0]);
+      progress_fd = fds[1];
+      child();
+    }
+    close(fds[1]);
+    // Steps 0..6: 0 kills it during start-up (opening the store, the clients).
+    const int steps = std::uniform_int_distribution<int>(0, 6)(rng);
+    char b;
+    int seen = 0;
+    while (seen < steps && read(fds[0], &b, 1) == 1) ++seen;
+    usleep(useconds_t(std::uniform_int_distribution<int>(0, 4000)(rng)));
     kill(pid, SIGKILL);
+    close(fds[0]);
     int status = 0;
     ASSERT_EQ(waitpid(pid, &status, 0), pid);
     if (WIFSIGNALED(status)) {

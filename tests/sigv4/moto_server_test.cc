@@ -222,7 +222,8 @@ class MotoSigv4Test : public ::testing::Test {
     curl_global_init(CURL_GLOBAL_DEFAULT);
     server_ = new MotoServer();
     if (!server_->Start(&setup_error_)) return;
-    const std::string script = std::string(ACCEL_BINARY_DIR) + "/sigv4_moto_setup.py";
+    const std::string script = std::string(ACCEL_BINARY_DIR) + "/sigv4_moto_setup." +
+                               std::to_string(getpid()) + ".py";  // ctest runs cases in parallel
     FILE* f = std::fopen(script.c_str(), "w");
     if (f == nullptr) {
       setup_error_ = "cannot write " + script;

@@ -12,6 +12,7 @@
 
 #include <gtest/gtest.h>
 #include <openssl/crypto.h>
+#include <unistd.h>
 
 #include <atomic>
 #include <cstdio>
@@ -452,7 +453,8 @@ TEST(Sigv4Signer, SteadyStateSigningDoesNotAllocate) {
 
 // ---- the sigv4-sign tool as a process ----
 std::string RunTool(const std::string& input, int* exit_code) {
-  const std::string in_path = std::string(ACCEL_BINARY_DIR) + "/sigv4_tool_test_input.json";
+  const std::string in_path = std::string(ACCEL_BINARY_DIR) + "/sigv4_tool_test_input." +
+                              std::to_string(getpid()) + ".json";
   FILE* f = std::fopen(in_path.c_str(), "wb");
   EXPECT_NE(f, nullptr);
   std::fwrite(input.data(), 1, input.size(), f);
