@@ -38,7 +38,15 @@ if ! python3 -c 'import moto.server, boto3, botocore' 2>/dev/null; then
   echo "       This machine kind ships them preinstalled; elsewhere: pip install 'moto[server]==5.2.1' boto3" >&2
   exit 1
 fi
-if [ -f "$root/scripts/node/package.json" ] && [ ! -d "$root/scripts/node/node_modules" ]; then
-  echo "setup: installing npm packages into scripts/node"
-  (cd "$root/scripts/node" && npm install --no-audit --no-fund --loglevel=error >/dev/null)
+# npm packages (dynalite, the benchmark's peer signers), pinned by package-lock.json. A stamp with the
+# lockfile's hash makes a changed lockfile (or a half-finished install) install again.
+node_dir="$root/scripts/node"
+if [ -f "$node_dir/package-lock.json" ]; then
+  want="$(sha256sum "$node_dir/package-lock.json" | cut -d' ' -f1)"
+  have="$(cat "$node_dir/node_modules/.accel-lock-sha256" 2>/dev/null || true)"
+  if [ "$want" != "$have" ] || [ ! -f "$node_dir/node_modules/dynalite/package.json" ]; then
+    echo "setup: installing npm packages into scripts/node"
+    (cd "$node_dir" && npm ci --no-audit --no-fund --loglevel=error >/dev/null)
+    echo "$want" >"$node_dir/node_modules/.accel-lock-sha256"
+  fi
 fi
