@@ -71,8 +71,7 @@ class PosixEnv : public Env {
     if (static_cast<uint64_t>(st.st_size) > max_bytes) {
       ::close(fd);
       return Status::ResourceExhausted(path + ": " + std::to_string(st.st_size) +
-                                       " bytes exceeds the limit of " +
-                                       std::to_string(max_bytes));
+                                       " bytes exceeds the limit of " + std::to_string(max_bytes));
     }
     out->clear();
     // /proc and sysfs report a size of 0 (or a page): read to EOF, capped.
@@ -150,8 +149,13 @@ class PosixEnv : public Env {
       pos = dir.find('/', pos + 1);
       partial = dir.substr(0, pos);
       if (partial.empty()) continue;
-      if (::mkdir(partial.c_str(), mode) != 0 && errno != EEXIST)
+      if (::mkdir(partial.c_str(), mode) == 0) {
+        // A new directory entry is durable only once its parent is synced;
+        // without this a crash can lose a directory whose files were fsynced.
+        ACCEL_RETURN_IF_ERROR(SyncDir(DirName(partial)));
+      } else if (errno != EEXIST) {
         return Status::FromErrno("mkdir " + partial, errno);
+      }
     }
     struct stat st;
     if (::stat(dir.c_str(), &st) != 0 || !S_ISDIR(st.st_mode))
@@ -203,7 +207,11 @@ Status WriteFileAtomically(Env* env, const std::string& path, std::string_view d
     env->RemoveFile(tmp);  // best effort: a leftover .tmp is swept at startup anyway
     return s;
   }
-  ACCEL_RETURN_IF_ERROR(env->RenameFile(tmp, path));
+  Status r = env->RenameFile(tmp, path);
+  if (!r.ok()) {
+    env->RemoveFile(tmp);  // best effort, as above; `path` still holds its old content
+    return r;
+  }
   return env->SyncDir(DirName(path));
 }
 

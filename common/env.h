@@ -44,16 +44,57 @@ class Env {
   virtual Status RemoveFile(const std::string& path) = 0;
   // Names (not paths) of the entries in `dir`, without "." and "..".
   virtual Status GetChildren(const std::string& dir, std::vector<std::string>* names) = 0;
-  // mkdir -p with `mode` for directories it creates.
+  // mkdir -p with `mode` for directories it creates; each new directory is made
+  // durable (its parent is fsynced) before the call returns.
   virtual Status CreateDirs(const std::string& dir, uint32_t mode = 0755) = 0;
   // fsync the directory so renames and unlinks inside it are durable.
   virtual Status SyncDir(const std::string& dir) = 0;
+};
+
+// An Env that forwards every call to another Env (leveldb's EnvWrapper): a
+// subclass overrides only what it wants to observe or break, e.g. a test Env
+// that records calls or fails the Nth fsync.
+class EnvWrapper : public Env {
+ public:
+  // `target` must outlive the wrapper.
+  explicit EnvWrapper(Env* target) : target_(target) {}
+  Env* target() const { return target_; }
+
+  Status NewWritableFile(const std::string& path, std::unique_ptr<WritableFile>* out,
+                         uint32_t mode = 0644) override {
+    return target_->NewWritableFile(path, out, mode);
+  }
+  Status ReadFile(const std::string& path, std::string* out,
+                  uint64_t max_bytes = (64u << 20)) override {
+    return target_->ReadFile(path, out, max_bytes);
+  }
+  Status GetFileSize(const std::string& path, uint64_t* size) override {
+    return target_->GetFileSize(path, size);
+  }
+  bool FileExists(const std::string& path) override { return target_->FileExists(path); }
+  Status RenameFile(const std::string& from, const std::string& to) override {
+    return target_->RenameFile(from, to);
+  }
+  Status RemoveFile(const std::string& path) override { return target_->RemoveFile(path); }
+  Status GetChildren(const std::string& dir, std::vector<std::string>* names) override {
+    return target_->GetChildren(dir, names);
+  }
+  Status CreateDirs(const std::string& dir, uint32_t mode = 0755) override {
+    return target_->CreateDirs(dir, mode);
+  }
+  Status SyncDir(const std::string& dir) override { return target_->SyncDir(dir); }
+
+ private:
+  Env* target_;
 };
 
 // Writes `data` to `path` so that after a crash at any instruction the file
 // holds either its old content or all of `data`, never a mix:
 // write "<path>.tmp" -> fsync it -> rename over `path` -> fsync the directory.
 // Readers must ignore (and startup code delete) leftover "*.tmp" files.
+// On an error before the rename `path` keeps its old content and the temp file
+// is removed (best effort); when only the final directory fsync fails the new
+// content is in place but may not survive a crash, so callers treat it as a failure.
 Status WriteFileAtomically(Env* env, const std::string& path, std::string_view data,
                            uint32_t mode = 0644);
 
