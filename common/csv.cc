@@ -42,9 +42,9 @@ Status ParseSampleCsv(std::string_view text, const std::string& name, std::vecto
       if (line_no == 1 && line.size() >= 3 && line.substr(0, 3) == "\xEF\xBB\xBF")
         line.remove_prefix(3);  // UTF-8 byte order mark
       if (line != kCsvHeader)
-        return LineError(name, line_no, 0,
-                         "expected the header '" + std::string(kCsvHeader) + "', got '" +
-                             Printable(line) + "'");
+        return LineError(
+            name, line_no, 0,
+            "expected the header '" + std::string(kCsvHeader) + "', got '" + Printable(line) + "'");
       saw_header = true;
       continue;
     }
@@ -68,15 +68,14 @@ Status ParseSampleCsv(std::string_view text, const std::string& name, std::vecto
       if (col == 1) {
         auto r = std::from_chars(b, e, s.t_ns);
         if (field.empty() || r.ec != std::errc() || r.ptr != e)
-          return LineError(name, line_no, 1,
-                           r.ec == std::errc::result_out_of_range
-                               ? "integer nanoseconds out of the int64 range: '" +
-                                     Printable(field) + "'"
-                               : "expected integer nanoseconds, got '" + Printable(field) + "'");
+          return LineError(
+              name, line_no, 1,
+              r.ec == std::errc::result_out_of_range
+                  ? "integer nanoseconds out of the int64 range: '" + Printable(field) + "'"
+                  : "expected integer nanoseconds, got '" + Printable(field) + "'");
       } else {
         auto r = std::from_chars(b, e, *values[col - 2]);
-        if (field.empty() || r.ec != std::errc() || r.ptr != e ||
-            !std::isfinite(*values[col - 2]))
+        if (field.empty() || r.ec != std::errc() || r.ptr != e || !std::isfinite(*values[col - 2]))
           return LineError(name, line_no, col,
                            "expected a finite decimal number in g, got '" + Printable(field) + "'");
       }
@@ -98,15 +97,27 @@ void AppendCsvHeader(std::string* out) {
   out->push_back('\n');
 }
 
+// The longest value AppendCsvLine writes. Fixed notation of a double's
+// shortest round-trip digits: DBL_MAX is 309 digits before the point; the
+// smallest normals and subnormals are "0." plus 307..323 zeros plus up to 17
+// digits (about 330 characters), plus a sign. Any resolution the format
+// accepts yields far shorter values, but the writer takes any double.
+constexpr size_t kMaxFixedDouble = 352;
+// One line: int64 (20 characters), three ",value", the newline.
+constexpr size_t kMaxCsvLine = 20 + 3 * (1 + kMaxFixedDouble) + 1;
+
 void AppendCsvLine(const Sample& s, std::string* out) {
-  char buf[128];
+  char buf[kMaxCsvLine];
   char* p = buf;
-  char* end = buf + sizeof buf;
-  p = std::to_chars(p, end, s.t_ns).ptr;
+  char* const end = buf + sizeof buf;
+  p = std::to_chars(p, end, s.t_ns).ptr;  // at most 20 characters: always fits
   for (double v : {s.x, s.y, s.z}) {
     *p++ = ',';
-    // Shortest round-trip form, plain decimal (no exponent) like the shared data.
+    // Shortest round-trip form, plain decimal (no exponent) like the shared
+    // data. If it ever did not fit, the general form (at most 24 characters)
+    // still round-trips: a value is never cut or written past the buffer.
     auto r = std::to_chars(p, end, v, std::chars_format::fixed);
+    if (r.ec != std::errc()) r = std::to_chars(p, end, v);
     p = r.ptr;
   }
   *p++ = '\n';

@@ -1,9 +1,11 @@
 #include "common/csv.h"
 
+#include <dirent.h>
 #include <gtest/gtest.h>
 
-#include <dirent.h>
-
+#include <algorithm>
+#include <cstdint>
+#include <limits>
 #include <string>
 #include <vector>
 
@@ -30,7 +32,8 @@ TEST(CsvTest, ErrorsNameLineColumnAndExpectation) {
   st = ParseSampleCsv("t_ns,x_g,y_g,z_g\n1,0,0\n", "a.csv", &s);
   EXPECT_EQ(st.message(), "a.csv:2: column 3 (y_g): expected 4 comma-separated fields, found 3");
   st = ParseSampleCsv("t_ns,x_g,y_g,z_g\n1,0,0,0,9\n", "a.csv", &s);
-  EXPECT_EQ(st.message(), "a.csv:2: column 4 (z_g): expected end of line after 4 fields, found ','");
+  EXPECT_EQ(st.message(),
+            "a.csv:2: column 4 (z_g): expected end of line after 4 fields, found ','");
   st = ParseSampleCsv("time,x,y,z\n", "a.csv", &s);
   EXPECT_EQ(st.message(), "a.csv:1: expected the header 't_ns,x_g,y_g,z_g', got 'time,x,y,z'");
   st = ParseSampleCsv("", "a.csv", &s);
@@ -53,6 +56,42 @@ TEST(CsvTest, WriterRoundTripsEveryDoubleExactly) {
     EXPECT_EQ(out[i].y, in[i].y);
     EXPECT_EQ(out[i].z, in[i].z);
   }
+}
+
+TEST(CsvTest, WriterHandlesTheLongestDoubles) {
+  // Fixed notation of these is 300+ characters; a value from a batch with a
+  // tiny resolution used to overrun the writer's line buffer.
+  const double extremes[] = {std::numeric_limits<double>::max(),
+                             -std::numeric_limits<double>::max(),
+                             std::numeric_limits<double>::min(),
+                             -2.2250738585072009e-308,  // largest subnormal: 17 digits
+                             -std::numeric_limits<double>::denorm_min(),
+                             -1e-300 * 1048575,
+                             1e-300,
+                             -0.0};
+  std::vector<Sample> in;
+  for (double a : extremes)
+    for (double b : extremes) in.push_back({INT64_MIN, a, b, -a});
+  in.push_back({INT64_MAX, 0.1, -0.2, 0.3});
+  const std::string text = FormatSampleCsv(in);
+  std::vector<Sample> out;
+  Status st = ParseSampleCsv(text, "rt", &out);
+  ASSERT_TRUE(st.ok()) << st.ToString();
+  ASSERT_EQ(out.size(), in.size());
+  for (size_t i = 0; i < in.size(); ++i) {
+    EXPECT_EQ(out[i].t_ns, in[i].t_ns);
+    EXPECT_EQ(out[i].x, in[i].x) << i;
+    EXPECT_EQ(out[i].y, in[i].y) << i;
+    EXPECT_EQ(out[i].z, in[i].z) << i;
+  }
+  // The values are really written in full fixed notation (no exponent).
+  EXPECT_EQ(text.find('e'), std::string::npos);
+  size_t longest = 0;
+  for (size_t b = 0, e; b < text.size(); b = e + 1) {
+    e = text.find('\n', b);
+    longest = std::max(longest, e - b);
+  }
+  EXPECT_GT(longest, 900u);
 }
 
 TEST(CsvTest, ReadsEveryRealDataFile) {
