@@ -34,7 +34,9 @@ Status CheckDeviceId(const std::string& id) {
   return Status::OK();
 }
 
-bool ResolutionOk(double r) { return std::isfinite(r) && r > 0.0 && r <= 1.0; }
+// The same rule as Resolution::FromStep: finite, at most 1 g, and no finer
+// than Resolution::kMinStepG, so that +-kMaxCount counts hold +-32 g.
+bool ResolutionOk(double r) { return Resolution::FromStep(r).ok(); }
 
 // Validates the samples' value range; the message names sample and axis.
 Status CheckSamples(const QSample* s, size_t n) {
@@ -106,10 +108,10 @@ Status ParseHeader(std::string_view f, BatchHeader* h, Layout* layout) {
     return Status::Corruption(Where(off_period, "nominal_period_ns") + "must be > 0, got " +
                               std::to_string(out.nominal_period_ns));
   if (!ResolutionOk(out.resolution_g)) {
-    char buf[64];
-    std::snprintf(buf, sizeof buf, "%.17g", out.resolution_g);
-    return Status::Corruption(Where(off_res, "resolution_g") + "must be finite in (0, 1], got " +
-                              buf);
+    char buf[96];
+    std::snprintf(buf, sizeof buf, "must be finite in [%.9g, 1] (32 g / %d counts), got %.17g",
+                  Resolution::kMinStepG, Resolution::kMaxCount, out.resolution_g);
+    return Status::Corruption(Where(off_res, "resolution_g") + buf);
   }
   if (out.sample_count > kMaxBatchSamples)
     return Status::Corruption(Where(off_count, "sample_count") + std::to_string(out.sample_count) +
@@ -166,8 +168,7 @@ Status EncodeBatchWith(const BatchHeader& header, const QSample* samples, size_t
   if (header.nominal_period_ns <= 0)
     return Status::InvalidArgument("nominal period must be > 0 ns, got " +
                                    std::to_string(header.nominal_period_ns));
-  if (!ResolutionOk(header.resolution_g))
-    return Status::InvalidArgument("resolution must be finite in (0, 1] g");
+  if (Result<Resolution> r = Resolution::FromStep(header.resolution_g); !r.ok()) return r.status();
   if (n > kMaxBatchSamples)
     return Status::InvalidArgument(std::to_string(n) + " samples exceed the batch limit of " +
                                    std::to_string(kMaxBatchSamples));

@@ -2,16 +2,25 @@
 
 #include <cerrno>
 #include <cmath>
-#include <cstdlib>
 #include <cstdio>
+#include <cstdlib>
 
 namespace accel {
 
 Result<Resolution> Resolution::FromStep(double step_g) {
+  char buf[256];
   if (!(step_g > 0.0) || !(step_g <= 1.0) || !std::isfinite(step_g)) {
-    char buf[64];
-    std::snprintf(buf, sizeof buf, "%.17g", step_g);
-    return Status::InvalidArgument(std::string("resolution must be in (0, 1] g, got ") + buf);
+    std::snprintf(buf, sizeof buf, "resolution must be in (0, 1] g, got %.17g", step_g);
+    return Status::InvalidArgument(buf);
+  }
+  if (step_g < kMinStepG) {
+    // Counts are stored within +-kMaxCount; a finer step could not hold the
+    // +-32 g the format promises, and values beyond it must never be clamped.
+    std::snprintf(buf, sizeof buf,
+                  "resolution %.6g g is finer than the finest supported step %.9g g "
+                  "(32 g / %d counts): counts are limited to +-%d, which must hold +-32 g",
+                  step_g, kMinStepG, kMaxCount, kMaxCount);
+    return Status::InvalidArgument(buf);
   }
   return Resolution(step_g);
 }

@@ -39,9 +39,15 @@ class Resolution {
   // The largest |count| any resolution may produce; with the default step
   // this is +-64 g, beyond the +-32 g the format promises to hold.
   static constexpr int32_t kMaxCount = (1 << 20) - 1;
+  // The range every resolution must hold, and so the finest step allowed:
+  // 32 g / 1048575 counts, about 3.05e-5 g (1/32767.97 g; 1/32768 g would
+  // hold only 31.99997 g).
+  static constexpr double kMinRangeG = 32.0;
+  static constexpr double kMinStepG = kMinRangeG / kMaxCount;
 
   Resolution() = default;
-  // Accepts 0 < step_g <= 1; anything else is a configuration error.
+  // Accepts kMinStepG <= step_g <= 1 (finite); anything else is a
+  // configuration error whose message names the limit.
   static Result<Resolution> FromStep(double step_g);
   // Parses "0.00006103515625", "1/16384" or "6.1e-5".
   static Result<Resolution> Parse(const std::string& text);

@@ -6,11 +6,13 @@
 #include <algorithm>
 #include <cmath>
 #include <cstdlib>
+#include <cstring>
 #include <fstream>
 #include <sstream>
 #include <string>
 
 #include "common/batch_format.h"
+#include "common/crc32c.h"
 #include "common/csv.h"
 
 namespace accel {
@@ -129,6 +131,23 @@ TEST_F(BatchCliTest, BadInputExitsOneWithOneLine) {
   ExpectOneLine(r, "field 'crc32c': checksum mismatch");
 }
 
+TEST_F(BatchCliTest, TooFineResolutionInAFileIsRejected) {
+  // A batch whose header declares 1e-300 g (once writable; decoding it used to
+  // overrun the CSV writer's buffer): the decoder names the field.
+  const std::string in = ACCEL_SOURCE_DIR "/tests/data/s04_07_sw.norm.csv";
+  ASSERT_EQ(Tool("encode '" + in + "' -o '" + dir_ + "/r.batch' --device-id w").code, 0);
+  std::string f = Slurp(dir_ + "/r.batch");
+  const size_t res_at = 6 + 1 + 24;  // device id "w"
+  const double tiny = 1e-300;
+  std::memcpy(&f[res_at], &tiny, 8);
+  const uint32_t crc = crc32c::Value(f.data(), f.size() - 4);
+  for (int i = 0; i < 4; ++i) f[f.size() - 4 + i] = static_cast<char>(crc >> (8 * i));
+  std::ofstream(dir_ + "/r.batch", std::ios::binary | std::ios::trunc) << f;
+  ToolRun r = Tool("decode '" + dir_ + "/r.batch' -o '" + dir_ + "/r.csv'");
+  EXPECT_EQ(r.code, 1);
+  ExpectOneLine(r, "offset 31: field 'resolution_g': must be finite in [3.05176");
+}
+
 TEST_F(BatchCliTest, UsageErrorsExitTwo) {
   const std::string in = ACCEL_SOURCE_DIR "/tests/data/s04_07_sw.norm.csv";
   ToolRun r = Tool("");
@@ -149,6 +168,13 @@ TEST_F(BatchCliTest, UsageErrorsExitTwo) {
   r = Tool("encode '" + in + "' -o '" + dir_ + "/x.batch' --resolution 0");
   EXPECT_EQ(r.code, 2);
   ExpectOneLine(r, "resolution");
+  // Finer than 32 g / 1048575 counts cannot hold +-32 g: refused, never clamped.
+  r = Tool("encode '" + in + "' -o '" + dir_ + "/x.batch' --resolution 1e-300");
+  EXPECT_EQ(r.code, 2);
+  ExpectOneLine(r, "finer than the finest supported step");
+  r = Tool("encode '" + in + "' -o '" + dir_ + "/x.batch' --resolution 1/32768");
+  EXPECT_EQ(r.code, 2);
+  ExpectOneLine(r, "+-32 g");
   r = Tool("encode '" + in + "' -o '" + dir_ + "/x.batch' --device-id ''");
   EXPECT_EQ(r.code, 2);
   ExpectOneLine(r, "device id");

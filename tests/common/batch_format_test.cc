@@ -386,6 +386,14 @@ TEST(BatchFormatTest, EncoderRejectsBadInput) {
   h.resolution_g = 0;
   EXPECT_TRUE(EncodeBatch(h, q, &out).IsInvalidArgument());
   h = TestHeader();
+  h.resolution_g = 1.0 / 32768;  // +-1048575 counts would hold only 31.99997 g
+  Status fine = EncodeBatch(h, q, &out);
+  EXPECT_TRUE(fine.IsInvalidArgument());
+  EXPECT_NE(fine.message().find("finer than the finest supported step"), std::string::npos)
+      << fine.message();
+  h.resolution_g = Resolution::kMinStepG;
+  EXPECT_TRUE(EncodeBatch(h, q, &out).ok());
+  h = TestHeader();
   q[2].y = Resolution::kMaxCount + 1;
   Status st = EncodeBatch(h, q, &out);
   EXPECT_TRUE(st.IsInvalidArgument());

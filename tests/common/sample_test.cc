@@ -32,6 +32,40 @@ TEST(ResolutionTest, HoldsThirtyTwoGAndRejectsBeyondRange) {
   EXPECT_FALSE(r.Quantise(INFINITY, &c).ok());
 }
 
+TEST(ResolutionTest, EveryAcceptedStepHoldsThirtyTwoG) {
+  // The finest accepted step holds exactly +-32 g in +-kMaxCount counts.
+  for (double step : {1.0, 1.0 / 64, 1.0 / 16384, 1.0 / 32767, Resolution::kMinStepG}) {
+    SCOPED_TRACE(step);
+    auto r = Resolution::FromStep(step);
+    ASSERT_TRUE(r.ok()) << r.status().ToString();
+    EXPECT_GE(r->MaxAbsG(), 32.0 - 1e-12);
+    int32_t c = 0;
+    ASSERT_TRUE(r->Quantise(32.0, &c).ok());
+    EXPECT_LE(std::fabs(r->ToG(c) - 32.0), step / 2 + 1e-12);
+    ASSERT_TRUE(r->Quantise(-32.0, &c).ok());
+    EXPECT_LE(std::fabs(r->ToG(c) + 32.0), step / 2 + 1e-12);
+    // Beyond the range: an error, never a clamp.
+    EXPECT_TRUE(r->Quantise(r->MaxAbsG() + step, &c).IsInvalidArgument());
+    EXPECT_TRUE(r->Quantise(-r->MaxAbsG() - step, &c).IsInvalidArgument());
+  }
+}
+
+TEST(ResolutionTest, StepsTooFineToHoldThirtyTwoGAreRejected) {
+  // 1/32768 g holds only 1048575/32768 = 31.99997 g.
+  for (double step : {1.0 / 32768, Resolution::kMinStepG * (1 - 1e-12), 1e-6, 1e-300}) {
+    auto r = Resolution::FromStep(step);
+    ASSERT_FALSE(r.ok()) << step;
+    EXPECT_TRUE(r.status().IsInvalidArgument());
+    EXPECT_NE(r.status().message().find("finer than the finest supported step 3.05176"),
+              std::string::npos)
+        << r.status().message();
+    EXPECT_NE(r.status().message().find("+-32 g"), std::string::npos) << r.status().message();
+  }
+  EXPECT_FALSE(Resolution::Parse("1/32768").ok());
+  EXPECT_FALSE(Resolution::Parse("1e-300").ok());
+  EXPECT_TRUE(Resolution::Parse("1/32767").ok());
+}
+
 TEST(ResolutionTest, ErrorIsAtMostHalfAStep) {
   Resolution r;
   for (double g = -2.75; g < 2.75; g += 0.000123) {
