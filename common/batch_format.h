@@ -28,7 +28,7 @@ struct BatchHeader {
   uint64_t sequence = 0;
   int64_t first_t_ns = 0;                  // filled by the encoder / decoder (0 for an empty batch)
   int64_t nominal_period_ns = 20'000'000;  // > 0
-  double resolution_g = Resolution::kDefaultStepG;  // finite, in (0, 1]
+  double resolution_g = Resolution::kDefaultStepG;  // in [Resolution::kMinStepG, 1]
   uint32_t sample_count = 0;                        // filled by the encoder / decoder
 };
 
