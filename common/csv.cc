@@ -1,9 +1,11 @@
 #include "common/csv.h"
 
+#include <algorithm>
+#include <cerrno>
 #include <charconv>
 #include <cmath>
-
-#include "common/env.h"
+#include <cstdio>
+#include <memory>
 
 namespace accel {
 
@@ -26,70 +28,150 @@ Status LineError(const std::string& name, size_t line, int column, const std::st
   return Status::InvalidArgument(msg + ": " + what);
 }
 
-}  // namespace
+// Parses one line at a time, so that whole texts and files of any length
+// (read in pieces) share the rules and the messages.
+class LineParser {
+ public:
+  explicit LineParser(const std::string& name) : name_(name) {}
 
-Status ParseSampleCsv(std::string_view text, const std::string& name, std::vector<Sample>* out) {
-  out->clear();
-  size_t line_no = 0;
-  bool saw_header = false;
-  while (!text.empty()) {
-    size_t nl = text.find('\n');
-    std::string_view line = text.substr(0, nl);
-    text.remove_prefix(nl == std::string_view::npos ? text.size() : nl + 1);
-    ++line_no;
+  // `line` without its '\n'. *got tells whether it held a sample.
+  Status Line(std::string_view line, Sample* s, bool* got) {
+    *got = false;
+    ++line_no_;
     if (!line.empty() && line.back() == '\r') line.remove_suffix(1);
-    if (!saw_header) {
-      if (line_no == 1 && line.size() >= 3 && line.substr(0, 3) == "\xEF\xBB\xBF")
+    if (!saw_header_) {
+      if (line_no_ == 1 && line.size() >= 3 && line.substr(0, 3) == "\xEF\xBB\xBF")
         line.remove_prefix(3);  // UTF-8 byte order mark
       if (line != kCsvHeader)
         return LineError(
-            name, line_no, 0,
+            name_, line_no_, 0,
             "expected the header '" + std::string(kCsvHeader) + "', got '" + Printable(line) + "'");
-      saw_header = true;
-      continue;
+      saw_header_ = true;
+      return Status::OK();
     }
+    // A blank line is allowed only as the very last one; decided when
+    // another line follows it.
+    if (empty_line_ != 0) return LineError(name_, empty_line_, 0, "empty line");
     if (line.empty()) {
-      if (text.empty()) break;  // trailing blank line
-      return LineError(name, line_no, 0, "empty line");
+      empty_line_ = line_no_;
+      return Status::OK();
     }
-    Sample s;
-    double* values[3] = {&s.x, &s.y, &s.z};
+    double* values[3] = {&s->x, &s->y, &s->z};
     for (int col = 1; col <= 4; ++col) {
       size_t comma = line.find(',');
       std::string_view field = line.substr(0, comma);
       if (col < 4 && comma == std::string_view::npos)
-        return LineError(name, line_no, col,
+        return LineError(name_, line_no_, col,
                          "expected 4 comma-separated fields, found " + std::to_string(col));
       if (col == 4 && comma != std::string_view::npos)
-        return LineError(name, line_no, 4, "expected end of line after 4 fields, found ','");
+        return LineError(name_, line_no_, 4, "expected end of line after 4 fields, found ','");
       line.remove_prefix(comma == std::string_view::npos ? line.size() : comma + 1);
       const char* b = field.data();
       const char* e = b + field.size();
       if (col == 1) {
-        auto r = std::from_chars(b, e, s.t_ns);
+        auto r = std::from_chars(b, e, s->t_ns);
         if (field.empty() || r.ec != std::errc() || r.ptr != e)
           return LineError(
-              name, line_no, 1,
+              name_, line_no_, 1,
               r.ec == std::errc::result_out_of_range
                   ? "integer nanoseconds out of the int64 range: '" + Printable(field) + "'"
                   : "expected integer nanoseconds, got '" + Printable(field) + "'");
       } else {
         auto r = std::from_chars(b, e, *values[col - 2]);
         if (field.empty() || r.ec != std::errc() || r.ptr != e || !std::isfinite(*values[col - 2]))
-          return LineError(name, line_no, col,
+          return LineError(name_, line_no_, col,
                            "expected a finite decimal number in g, got '" + Printable(field) + "'");
       }
     }
-    out->push_back(s);
+    *got = true;
+    return Status::OK();
   }
-  if (!saw_header) return LineError(name, 1, 0, "empty file: expected the header");
+
+  // At the end of the input.
+  Status Finish() const {
+    if (!saw_header_) return LineError(name_, 1, 0, "empty file: expected the header");
+    return Status::OK();
+  }
+
+ private:
+  const std::string& name_;
+  size_t line_no_ = 0;
+  bool saw_header_ = false;
+  size_t empty_line_ = 0;  // line number of a blank line seen last, 0 if none
+};
+
+// Calls parser.Line for each complete line of `text`; returns in *rest the
+// unterminated tail (the whole tail when `final`, which is then parsed too).
+template <typename Sink>
+Status FeedLines(LineParser* parser, std::string_view text, bool final, std::string_view* rest,
+                 const Sink& sink) {
+  Sample s;
+  bool got = false;
+  while (!text.empty()) {
+    size_t nl = text.find('\n');
+    if (nl == std::string_view::npos && !final) break;
+    std::string_view line = text.substr(0, nl);
+    text.remove_prefix(nl == std::string_view::npos ? text.size() : nl + 1);
+    ACCEL_RETURN_IF_ERROR(parser->Line(line, &s, &got));
+    if (got) ACCEL_RETURN_IF_ERROR(sink(s));
+  }
+  *rest = text;
   return Status::OK();
 }
 
+}  // namespace
+
+Status ParseSampleCsv(std::string_view text, const std::string& name, std::vector<Sample>* out) {
+  out->clear();
+  LineParser parser(name);
+  std::string_view rest;
+  ACCEL_RETURN_IF_ERROR(FeedLines(&parser, text, true, &rest, [out](const Sample& s) {
+    out->push_back(s);
+    return Status::OK();
+  }));
+  return parser.Finish();
+}
+
+Status ForEachSampleInCsvFile(const std::string& path,
+                              const std::function<Status(const Sample&)>& sink,
+                              size_t chunk_bytes) {
+  std::FILE* f = std::fopen(path.c_str(), "rb");
+  if (f == nullptr) {
+    if (errno == ENOENT) return Status::NotFound(path);
+    return Status::FromErrno("open " + path, errno);
+  }
+  std::unique_ptr<std::FILE, int (*)(std::FILE*)> closer(f, &std::fclose);
+  chunk_bytes = std::max<size_t>(chunk_bytes, 1);
+  LineParser parser(path);
+  std::string buf;  // the unterminated tail of the previous piece, then the next piece
+  for (;;) {
+    const size_t keep = buf.size();
+    if (keep > kMaxCsvLineBytes)
+      return Status::InvalidArgument(path + ": a line longer than " +
+                                     std::to_string(kMaxCsvLineBytes) +
+                                     " bytes (not this CSV layout)");
+    buf.resize(keep + chunk_bytes);
+    const size_t got = std::fread(&buf[keep], 1, chunk_bytes, f);
+    buf.resize(keep + got);
+    if (got < chunk_bytes && std::ferror(f)) return Status::FromErrno("read " + path, EIO);
+    const bool final = got == 0;
+    std::string_view rest;
+    ACCEL_RETURN_IF_ERROR(FeedLines(&parser, buf, final, &rest, sink));
+    if (final) break;
+    buf.erase(0, buf.size() - rest.size());
+  }
+  return parser.Finish();
+}
+
 Status ReadSampleCsvFile(const std::string& path, std::vector<Sample>* out) {
-  std::string text;
-  ACCEL_RETURN_IF_ERROR(Env::Default()->ReadFile(path, &text, uint64_t{1} << 30));
-  return ParseSampleCsv(text, path, out);
+  out->clear();
+  std::vector<Sample> v;
+  ACCEL_RETURN_IF_ERROR(ForEachSampleInCsvFile(path, [&v](const Sample& s) {
+    v.push_back(s);
+    return Status::OK();
+  }));
+  out->swap(v);
+  return Status::OK();
 }
 
 void AppendCsvHeader(std::string* out) {

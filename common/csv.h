@@ -10,6 +10,8 @@
 #ifndef ACCEL_COMMON_CSV_H_
 #define ACCEL_COMMON_CSV_H_
 
+#include <cstddef>
+#include <functional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -23,8 +25,20 @@ inline constexpr std::string_view kCsvHeader = "t_ns,x_g,y_g,z_g";
 
 // Parses a whole CSV text. `name` prefixes error messages ("walk.csv:17: ...").
 Status ParseSampleCsv(std::string_view text, const std::string& name, std::vector<Sample>* out);
-// Reads and parses a file (at most 1 GiB).
+// Reads and parses a file of any length (read in pieces; the samples are
+// kept, 32 bytes each).
 Status ReadSampleCsvFile(const std::string& path, std::vector<Sample>* out);
+
+// Lines longer than this are an error (the layout's lines are ~50 bytes; this
+// bounds the memory a file without line ends can take).
+inline constexpr size_t kMaxCsvLineBytes = size_t{1} << 20;
+// Streams a file of any length: calls sink(sample) for each sample in order,
+// holding only `chunk_bytes` of text at a time. Stops at the first error: a
+// bad line (same messages as ParseSampleCsv), an unreadable file (NotFound
+// for a missing one), or an error the sink returns.
+Status ForEachSampleInCsvFile(const std::string& path,
+                              const std::function<Status(const Sample&)>& sink,
+                              size_t chunk_bytes = size_t{1} << 20);
 
 // Appends the header line to `out`.
 void AppendCsvHeader(std::string* out);

@@ -1,6 +1,7 @@
 // accel-batch: a developer tool for batch files (docs/batch-format.md).
 //
 //   accel-batch encode IN.csv -o OUT.batch [--device-id ID] [--sequence N] [--resolution G]
+//     (one batch file for the whole CSV, at most 2^24 samples)
 //   accel-batch decode IN.batch -o OUT.csv
 //   accel-batch inspect IN.batch
 //
@@ -25,13 +26,33 @@
 namespace accel {
 namespace {
 
+// Batch files are read whole; a valid one is far smaller (at most 2^24
+// samples of a few bytes).
 constexpr uint64_t kMaxInputBytes = uint64_t{1} << 30;
 
 const char kUsage[] =
     "usage: accel-batch encode IN.csv -o OUT.batch [--device-id ID] [--sequence N] "
     "[--resolution G]\n"
     "       accel-batch decode IN.batch -o OUT.csv\n"
-    "       accel-batch inspect IN.batch\n";
+    "       accel-batch inspect IN.batch\n"
+    "\n"
+    "encode writes the whole CSV (t_ns,x_g,y_g,z_g) as one batch file: at most 2^24 = 16777216\n"
+    "samples (about 93 hours at 50 Hz); a longer CSV is an error, split it. The CSV is read in\n"
+    "pieces, so its size in bytes is not limited. --resolution G: the step in g (default\n"
+    "1/16384), from 32/1048575 (about 3.05e-5, so that +-32 g is held) to 1; a value beyond\n"
+    "+-1048575 steps is an error, never clamped.\n";
+
+// The batch limit; the environment variable ACCEL_BATCH_MAX_SAMPLES can only
+// lower it (a test hook: the real limit needs a ~1 GB CSV to reach).
+size_t MaxSamples() {
+  size_t limit = kMaxBatchSamples;
+  if (const char* env = std::getenv("ACCEL_BATCH_MAX_SAMPLES")) {
+    char* end = nullptr;
+    unsigned long long v = std::strtoull(env, &end, 10);
+    if (end != env && *end == '\0' && v < limit) limit = static_cast<size_t>(v);
+  }
+  return limit;
+}
 
 int Fail(const std::string& message) {
   std::fprintf(stderr, "accel-batch: %s\n", message.c_str());
@@ -124,15 +145,25 @@ int Encode(const Args& a) {
       return Usage("--sequence '" + a.sequence + "': expected an unsigned 64-bit integer");
     h.sequence = v;
   }
-  std::vector<Sample> samples;
-  Status st = ReadSampleCsvFile(a.input, &samples);
+  // The CSV is read in pieces and quantised as it goes (24 bytes a sample), so
+  // its length is bounded only by what one batch file holds.
+  const size_t limit = MaxSamples();
+  std::vector<QSample> q;
+  Status st = ForEachSampleInCsvFile(a.input, [&](const Sample& s) {
+    // Line number: the header is line 1 and blank lines only end a file.
+    const std::string line = a.input + ":" + std::to_string(q.size() + 2) + ": ";
+    if (q.size() >= limit)
+      return Status::InvalidArgument(
+          line + "more than " + std::to_string(limit) +
+          " samples: one batch file holds at most 2^24 = 16777216 samples (about 93 hours at "
+          "50 Hz); split the CSV");
+    QSample x;
+    Status qs = res.Quantise(s, &x);
+    if (!qs.ok()) return Status::InvalidArgument(line + qs.message());
+    q.push_back(x);
+    return Status::OK();
+  });
   if (!st.ok()) return Fail(Describe(st));
-  std::vector<QSample> q(samples.size());
-  for (size_t i = 0; i < samples.size(); ++i) {
-    st = res.Quantise(samples[i], &q[i]);
-    // Line i + 2: the header is line 1.
-    if (!st.ok()) return Fail(a.input + ":" + std::to_string(i + 2) + ": " + st.message());
-  }
   std::string out;
   const auto t0 = std::chrono::steady_clock::now();
   st = EncodeBatch(h, q, &out);

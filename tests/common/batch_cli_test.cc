@@ -148,6 +148,26 @@ TEST_F(BatchCliTest, TooFineResolutionInAFileIsRejected) {
   ExpectOneLine(r, "offset 31: field 'resolution_g': must be finite in [3.05176");
 }
 
+TEST_F(BatchCliTest, CsvBeyondTheBatchLimitIsAnErrorNamingTheLimit) {
+  // The real limit (2^24 samples) needs a ~1 GB CSV; the test hook lowers it.
+  const std::string in = ACCEL_SOURCE_DIR "/tests/data/s04_07_sw.norm.csv";  // 994 samples
+  ToolRun r = Tool("encode '" + in + "' -o '" + dir_ + "/l.batch'");
+  ASSERT_EQ(r.code, 0) << r.err;
+  setenv("ACCEL_BATCH_MAX_SAMPLES", "994", 1);
+  r = Tool("encode '" + in + "' -o '" + dir_ + "/l.batch'");
+  EXPECT_EQ(r.code, 0) << r.err;
+  setenv("ACCEL_BATCH_MAX_SAMPLES", "993", 1);
+  r = Tool("encode '" + in + "' -o '" + dir_ + "/l2.batch'");
+  unsetenv("ACCEL_BATCH_MAX_SAMPLES");
+  EXPECT_EQ(r.code, 1);
+  ExpectOneLine(r,
+                "s04_07_sw.norm.csv:995: more than 993 samples: one batch file holds at most "
+                "2^24 = 16777216 samples");
+  EXPECT_FALSE(std::ifstream(dir_ + "/l2.batch").good());
+  r = Tool("--help");
+  EXPECT_NE(r.out.find("at most 2^24 = 16777216"), std::string::npos) << r.out;
+}
+
 TEST_F(BatchCliTest, UsageErrorsExitTwo) {
   const std::string in = ACCEL_SOURCE_DIR "/tests/data/s04_07_sw.norm.csv";
   ToolRun r = Tool("");

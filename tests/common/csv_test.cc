@@ -2,12 +2,16 @@
 
 #include <dirent.h>
 #include <gtest/gtest.h>
+#include <stdlib.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <cstdint>
 #include <limits>
 #include <string>
 #include <vector>
+
+#include "common/env.h"
 
 namespace accel {
 
@@ -92,6 +96,93 @@ TEST(CsvTest, WriterHandlesTheLongestDoubles) {
     longest = std::max(longest, e - b);
   }
   EXPECT_GT(longest, 900u);
+}
+
+// Writes `text` to a fresh temporary file and returns its path.
+std::string TempCsv(const std::string& text) {
+  char tmpl[] = "/tmp/csv_test_XXXXXX";
+  int fd = mkstemp(tmpl);
+  EXPECT_GE(fd, 0);
+  EXPECT_EQ(write(fd, text.data(), text.size()), static_cast<ssize_t>(text.size()));
+  close(fd);
+  return tmpl;
+}
+
+TEST(CsvTest, StreamingReaderMatchesTheWholeTextParserAtEveryChunkSize) {
+  // Same samples and the same errors (line numbers included), whatever the
+  // piece boundaries: CRLF, BOM, no final newline, blank lines.
+  std::vector<std::string> texts = {
+      "t_ns,x_g,y_g,z_g\n1,0.5,-0.25,1e-3\n2,0,0,0",
+      "\xEF\xBB\xBFt_ns,x_g,y_g,z_g\r\n1,0.5,-0.25,1e-3\r\n2,0,0,0\r\n",
+      "t_ns,x_g,y_g,z_g\n1,0,0,0\n\n",
+      "t_ns,x_g,y_g,z_g\n1,0,0,0\n\r\n",
+      "t_ns,x_g,y_g,z_g\n1,0,0,0\n\n\n",
+      "t_ns,x_g,y_g,z_g\n1,0,0,0\n\n2,0,0,0\n",
+      "t_ns,x_g,y_g,z_g\n1,0,0,0\n2,0,abc,0\n3,0,0,0\n",
+      "t_ns,x_g,y_g,z_g\n",
+      "t_ns,x_g,y_g,z_g",
+      "time,x,y,z\n1,0,0,0\n",
+      "",
+      "\n"};
+  std::string real;
+  ASSERT_TRUE(Env::Default()
+                  ->ReadFile(std::string(ACCEL_SOURCE_DIR) + "/tests/data/s04_07_sw.norm.csv",
+                             &real, 1 << 24)
+                  .ok());
+  texts.push_back(real);
+  for (const std::string& text : texts) {
+    const std::string path = TempCsv(text);
+    std::vector<Sample> want;
+    Status want_st = ParseSampleCsv(text, path, &want);
+    for (size_t chunk :
+         {size_t{1}, size_t{2}, size_t{7}, size_t{64}, size_t{4096}, size_t{1} << 20}) {
+      SCOPED_TRACE("text " + std::to_string(&text - &texts[0]) + " chunk " + std::to_string(chunk));
+      std::vector<Sample> got;
+      Status st = ForEachSampleInCsvFile(
+          path,
+          [&got](const Sample& s) {
+            got.push_back(s);
+            return Status::OK();
+          },
+          chunk);
+      EXPECT_EQ(st.ToString(), want_st.ToString());
+      if (want_st.ok()) {
+        ASSERT_EQ(got.size(), want.size());
+        for (size_t i = 0; i < got.size(); ++i) {
+          EXPECT_EQ(got[i].t_ns, want[i].t_ns);
+          EXPECT_EQ(got[i].x, want[i].x);
+          EXPECT_EQ(got[i].y, want[i].y);
+          EXPECT_EQ(got[i].z, want[i].z);
+        }
+      }
+    }
+    std::vector<Sample> whole;
+    EXPECT_EQ(ReadSampleCsvFile(path, &whole).ToString(), want_st.ToString());
+    if (want_st.ok()) {
+      EXPECT_EQ(whole.size(), want.size());
+    }
+    unlink(path.c_str());
+  }
+}
+
+TEST(CsvTest, StreamingReaderStopsOnSinkErrorsAndBadFiles) {
+  const std::string path = TempCsv("t_ns,x_g,y_g,z_g\n1,0,0,0\n2,0,0,0\n3,0,0,0\n");
+  int calls = 0;
+  Status st = ForEachSampleInCsvFile(path, [&calls](const Sample& s) {
+    ++calls;
+    return s.t_ns == 2 ? Status::InvalidArgument("enough") : Status::OK();
+  });
+  EXPECT_EQ(st.message(), "enough");
+  EXPECT_EQ(calls, 2);
+  unlink(path.c_str());
+  st = ForEachSampleInCsvFile("/nonexistent/x.csv", [](const Sample&) { return Status::OK(); });
+  EXPECT_TRUE(st.IsNotFound()) << st.ToString();
+  // A file without line ends is refused once its first line passes the cap.
+  const std::string junk = TempCsv("t_ns,x_g,y_g,z_g\n" + std::string(kMaxCsvLineBytes + 10, '7'));
+  st = ForEachSampleInCsvFile(junk, [](const Sample&) { return Status::OK(); });
+  EXPECT_TRUE(st.IsInvalidArgument());
+  EXPECT_NE(st.message().find("a line longer than"), std::string::npos) << st.message();
+  unlink(junk.c_str());
 }
 
 TEST(CsvTest, ReadsEveryRealDataFile) {
