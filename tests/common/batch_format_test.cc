@@ -5,7 +5,10 @@
 #include <gtest/gtest.h>
 
 #include <algorithm>
+#include <cctype>
 #include <cmath>
+#include <cstdio>
+#include <cstdlib>
 #include <cstring>
 #include <filesystem>
 #include <random>
@@ -13,6 +16,7 @@
 #include <vector>
 
 #include "common/batch_body.h"
+#include "common/bit_io.h"
 #include "common/crc32c.h"
 #include "common/csv.h"
 
@@ -265,10 +269,13 @@ std::vector<QSample> Make(Gen& g, size_t n, Signal sig, Times tm) {
 }
 
 TEST(BatchPropertyTest, RandomSignalsRoundTripExactly) {
-  const uint64_t seed = std::random_device{}() ^ 0x5eed;
-  SCOPED_TRACE("seed " + std::to_string(seed) + " (rerun with ACCEL_SEED to reproduce)");
-  const char* env = std::getenv("ACCEL_SEED");
-  Gen g(env ? std::strtoull(env, nullptr, 10) : seed);
+  // A fixed seed, so every run tests the same signals; ACCEL_SEED=N tries
+  // others. Printed with any failure.
+  uint64_t seed = 20240611;
+  if (const char* env = std::getenv("ACCEL_SEED")) seed = std::strtoull(env, nullptr, 10);
+  SCOPED_TRACE("seed " + std::to_string(seed) + " (ACCEL_SEED=" + std::to_string(seed) +
+               " reproduces this run)");
+  Gen g(seed);
   const size_t sizes[] = {0, 1, 2, 3, 15, 16, 17, 33, 250, 1000};
   for (int sig = 0; sig <= static_cast<int>(Signal::kLattice); ++sig) {
     for (int tm = 0; tm <= static_cast<int>(Times::kMs); ++tm) {
@@ -365,6 +372,85 @@ TEST(BatchFormatTest, WarmEncoderRoundTripsAndMatchesColdSize) {
   std::vector<QSample> back;
   ASSERT_TRUE(DecodeBatch(f, &h, &back).ok());
   EXPECT_TRUE(back == noisy);
+}
+
+// ------------------------------------------------------ the documented example
+
+// The worked example of docs/batch-format.md section 4, read from the document
+// itself (samples from its table, bytes from its hex block), so that document
+// and encoder cannot drift apart.
+TEST(BatchFormatTest, WorkedExampleOfTheDocument) {
+  std::string doc;
+  {
+    std::FILE* f = std::fopen(ACCEL_SOURCE_DIR "/docs/batch-format.md", "rb");
+    ASSERT_NE(f, nullptr);
+    char buf[4096];
+    size_t got;
+    while ((got = std::fread(buf, 1, sizeof buf, f)) > 0) doc.append(buf, got);
+    std::fclose(f);
+  }
+  const size_t sec = doc.find("## 4. Worked example");
+  ASSERT_NE(sec, std::string::npos);
+  const std::string section = doc.substr(sec, doc.find("\n## 5.", sec) - sec);
+  // Table rows "| i | t_ns | x | y | z |" (the document writes minus as U+2212).
+  std::vector<QSample> samples;
+  for (size_t at = 0; (at = section.find("\n| ", at)) != std::string::npos; ++at) {
+    std::string row = section.substr(at + 1, section.find('\n', at + 1) - at - 1);
+    for (size_t m; (m = row.find("\xE2\x88\x92")) != std::string::npos;) row.replace(m, 3, "-");
+    long long i, t, x, y, z;
+    if (std::sscanf(row.c_str(), "| %lld | %lld | %lld | %lld | %lld |", &i, &t, &x, &y, &z) != 5)
+      continue;
+    ASSERT_EQ(static_cast<size_t>(i), samples.size());
+    samples.push_back(
+        {t, static_cast<int32_t>(x), static_cast<int32_t>(y), static_cast<int32_t>(z)});
+  }
+  ASSERT_EQ(samples.size(), 3u);
+  EXPECT_EQ(samples[0].t_ns, 1700000000000000000);
+  EXPECT_EQ(samples[2].z, 16390);
+  // The hex block after "The file (N bytes):".
+  const size_t intro = section.find("The file (");
+  ASSERT_NE(intro, std::string::npos);
+  const size_t declared = std::strtoul(section.c_str() + intro + 10, nullptr, 10);
+  const size_t open = section.find("```\n", intro);
+  const size_t close = section.find("```", open + 4);
+  ASSERT_NE(close, std::string::npos);
+  std::string want;
+  for (size_t p = open + 4; p + 1 < close; ++p) {
+    if (std::isxdigit(static_cast<unsigned char>(section[p])) &&
+        std::isxdigit(static_cast<unsigned char>(section[p + 1]))) {
+      want.push_back(static_cast<char>(std::stoi(section.substr(p, 2), nullptr, 16)));
+      ++p;
+    }
+  }
+  ASSERT_EQ(want.size(), declared);
+  ASSERT_EQ(want.size(), 69u);
+
+  BatchHeader h;
+  h.device_id = "w1";
+  h.sequence = 5;
+  std::string file;
+  ASSERT_TRUE(EncodeBatch(h, samples, &file).ok());
+  EXPECT_EQ(file, want) << "the encoder no longer writes the documented bytes";
+  BatchEncoder warm;  // the warm encoder writes the same bytes here too (no lattice)
+  std::string file2;
+  ASSERT_TRUE(warm.Encode(h, samples.data(), samples.size(), &file2).ok());
+  EXPECT_EQ(file2, want);
+
+  BatchHeader back_h;
+  std::vector<QSample> back;
+  Status st = DecodeBatch(want, &back_h, &back);
+  ASSERT_TRUE(st.ok()) << st.ToString();
+  EXPECT_TRUE(back == samples);
+  EXPECT_EQ(back_h.device_id, "w1");
+  EXPECT_EQ(back_h.sequence, 5u);
+  EXPECT_EQ(back_h.first_t_ns, 1700000000000000000);
+  EXPECT_EQ(back_h.nominal_period_ns, 20000000);
+  EXPECT_EQ(back_h.resolution_g, 1.0 / 16384);
+  EXPECT_EQ(back_h.sample_count, 3u);
+  // The stated pieces: body of 17 bytes at offset 48, CRC 0x2B00922F.
+  EXPECT_EQ(bitio::LoadFixed32(want.data() + 44), 17u);
+  EXPECT_EQ(bitio::LoadFixed32(want.data() + 65), 0x2B00922Fu);
+  EXPECT_EQ(crc32c::Value(want.data(), 65), 0x2B00922Fu);
 }
 
 // ------------------------------------------------------ header and API errors
