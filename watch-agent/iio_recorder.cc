@@ -116,7 +116,8 @@ Result<std::unique_ptr<IioRecorder>> IioRecorder::Open(const IioOptions& options
   r->dev_path_ = JoinPath(options.dev_dir, name);
   const std::string scan = r->device_dir_ + "/scan_elements";
   std::string buffer_dir = r->device_dir_ + "/buffer";
-  if (!env->FileExists(buffer_dir + "/enable") && env->FileExists(r->device_dir_ + "/buffer0/enable"))
+  if (!env->FileExists(buffer_dir + "/enable") &&
+      env->FileExists(r->device_dir_ + "/buffer0/enable"))
     buffer_dir = r->device_dir_ + "/buffer0";
 
   // The buffer must be off while scan elements change.
@@ -158,8 +159,20 @@ Result<std::unique_ptr<IioRecorder>> IioRecorder::Open(const IioOptions& options
     ACCEL_RETURN_IF_ERROR(ReadChannelAttr(r->device_dir_, axes[a], "scale", 1.0, &r->scale_[a]));
     ACCEL_RETURN_IF_ERROR(ReadChannelAttr(r->device_dir_, axes[a], "offset", 0.0, &r->bias_[a]));
   }
-  ACCEL_RETURN_IF_ERROR(
-      WriteSysfs(buffer_dir + "/length", std::to_string(options.buffer_length)));
+  // The sampling period, if the driver exposes it, makes gap detection exact
+  // from the first scan; otherwise it is estimated from the timestamps.
+  for (const char* attr : {"/in_accel_sampling_frequency", "/sampling_frequency"}) {
+    double hz = 0;
+    if (env->FileExists(r->device_dir_ + attr) && ReadNumber(r->device_dir_ + attr, &hz).ok() &&
+        hz > 0) {
+      r->nominal_period_ns_ = static_cast<int64_t>(1e9 / hz + 0.5);
+      break;
+    }
+  }
+  if (options.max_buffered_scans == 0)
+    return Status::InvalidArgument("iio: max_buffered_scans must be > 0");
+  r->max_buffered_ = options.max_buffered_scans;
+  ACCEL_RETURN_IF_ERROR(WriteSysfs(buffer_dir + "/length", std::to_string(options.buffer_length)));
   ACCEL_RETURN_IF_ERROR(WriteSysfs(buffer_dir + "/enable", "1"));
   r->fd_ = ::open(r->dev_path_.c_str(), O_RDONLY | O_NONBLOCK | O_CLOEXEC);
   if (r->fd_ < 0) return Status::FromErrno("open " + r->dev_path_, errno);
@@ -172,8 +185,11 @@ IioRecorder::~IioRecorder() {
 
 Status IioRecorder::ReadAvailable() {
   char buf[16384];
-  for (;;) {
-    ssize_t n = ::read(fd_, buf, sizeof buf);
+  // Stop reading once our own buffer is full: the rest waits in the kernel's
+  // ring (and, when that overflows, shows up as a timestamp gap).
+  while (unread_.size() < max_buffered_) {
+    size_t want = std::min(sizeof buf / scan_bytes_, max_buffered_ - unread_.size()) * scan_bytes_;
+    ssize_t n = ::read(fd_, buf, want);
     if (n < 0) {
       if (errno == EINTR) continue;
       if (errno == EAGAIN || errno == EWOULDBLOCK) break;
@@ -181,39 +197,94 @@ Status IioRecorder::ReadAvailable() {
     }
     if (n == 0) break;
     partial_.append(buf, static_cast<size_t>(n));
-  }
-  size_t pos = 0;
-  while (partial_.size() - pos >= scan_bytes_) {
-    const uint8_t* scan = reinterpret_cast<const uint8_t*>(partial_.data() + pos);
-    Sample s;
-    double* v[3] = {&s.x, &s.y, &s.z};
-    for (int a = 0; a < 3; ++a) {
-      double raw = static_cast<double>(ch_[a].Extract(scan + offset_[a]));
-      *v[a] = (raw + bias_[a]) * scale_[a] / kStandardGravity;
+    size_t pos = 0;
+    while (partial_.size() - pos >= scan_bytes_) {
+      const uint8_t* scan = reinterpret_cast<const uint8_t*>(partial_.data() + pos);
+      Sample s;
+      double* v[3] = {&s.x, &s.y, &s.z};
+      for (int a = 0; a < 3; ++a) {
+        double raw = static_cast<double>(ch_[a].Extract(scan + offset_[a]));
+        *v[a] = (raw + bias_[a]) * scale_[a] / kStandardGravity;
+      }
+      s.t_ns = ch_[3].Extract(scan + offset_[3]);
+      NoteTimestamp(s.t_ns);
+      unread_.push_back(s);
+      pos += scan_bytes_;
     }
-    s.t_ns = ch_[3].Extract(scan + offset_[3]);
-    unread_.push_back(s);
-    pos += scan_bytes_;
+    partial_.erase(0, pos);
   }
-  partial_.erase(0, pos);
   return Status::OK();
 }
+
+int64_t IioRecorder::period_ns() const {
+  if (nominal_period_ns_ > 0) return nominal_period_ns_;
+  if (intervals_ < 3) return 0;
+  // The mean of the gap-free intervals: timer jitter averages out (within a
+  // gap-free run the sum is just last minus first timestamp).
+  return interval_sum_ns_ / static_cast<int64_t>(intervals_);
+}
+
+void IioRecorder::NoteTimestamp(int64_t t_ns) {
+  if (have_last_t_) {
+    int64_t dt = t_ns - last_t_ns_;
+    int64_t p = period_ns();
+    if (dt > 0 && p > 0 && dt >= p + p / 2) {
+      // A jump of k periods means about k-1 scans the kernel dropped (its
+      // ring was full) before this one.
+      int64_t missing = (dt + p / 2) / p - 1;
+      uint64_t before = unread_first_index_ + unread_.size();  // this scan's index
+      if (missing > 0)
+        lost_.push_back(Lost{before, static_cast<uint64_t>(missing), last_t_ns_ + p, t_ns});
+    } else if (dt > 0) {
+      interval_sum_ns_ += dt;
+      ++intervals_;
+    }
+  }
+  have_last_t_ = true;
+  last_t_ns_ = t_ns;
+}
+
+Status IioRecorder::Poll() { return ReadAvailable(); }
 
 Status IioRecorder::Fetch(uint64_t cursor, size_t max, FetchResult* out) {
   *out = FetchResult();
   ACCEL_RETURN_IF_ERROR(ReadAvailable());
-  if (cursor + 1 < unread_first_id_) {
-    // The agent restarted from an older cursor: ids restart where it is, the
-    // FIFO has no history (see the header).
-    unread_first_id_ = cursor + 1;
+  // Ids are modular: id = absolute index + id_base_ (unsigned wrap-around is
+  // intended), so renumbering is a matter of choosing id_base_.
+  auto renumber = [&] { id_base_ = cursor + 1 - unread_first_index_; };
+  if (!ids_known_) {
+    // First fetch of this process: what waits in the FIFO is newer than
+    // anything the agent committed before (see the header).
+    renumber();
+    ids_known_ = true;
   }
-  while (unread_first_id_ <= cursor && !unread_.empty()) {
+  uint64_t first_id = unread_first_index_ + id_base_;
+  if (cursor + 1 < first_id) {
+    renumber();  // the agent went back: the FIFO has no history to give it
+    first_id = cursor + 1;
+  }
+  while (first_id <= cursor && !unread_.empty()) {  // fetched before and now durable
     unread_.pop_front();
-    ++unread_first_id_;
+    ++unread_first_index_;
+    ++first_id;
   }
-  if (unread_first_id_ <= cursor) unread_first_id_ = cursor + 1;
-  out->first_id = unread_first_id_;
-  for (size_t i = 0; i < unread_.size() && i < max; ++i) out->samples.push_back(unread_[i]);
+  if (first_id <= cursor) {
+    renumber();
+    first_id = cursor + 1;
+  }
+  out->first_id = first_id;
+  size_t n = std::min(max, unread_.size());
+  out->samples.assign(unread_.begin(), unread_.begin() + static_cast<std::ptrdiff_t>(n));
+  // Report each run of dropped scans once, with the first samples after it.
+  while (!lost_.empty() && lost_.front().before < unread_first_index_ + n) {
+    const Lost& l = lost_.front();
+    if (l.before >= unread_first_index_) {
+      if (out->lost_samples == 0) out->lost_from_ns = l.from_ns;
+      out->lost_samples += l.count;
+      out->lost_to_ns = l.to_ns;
+    }
+    lost_.pop_front();
+  }
   return Status::OK();
 }
 

@@ -30,6 +30,13 @@ struct FetchResult {
   // (cursor, first_id) are lost, spanning [gap_from_ns, gap_to_ns).
   uint64_t gap_samples = 0;
   int64_t gap_from_ns = 0, gap_to_ns = 0;
+  // Samples the source itself never kept (e.g. the kernel's IIO ring
+  // overflowed while nobody read it), detected from a jump in the timestamps
+  // just before the returned samples. They never had ids, so they are not
+  // part of the id gap above: about lost_samples samples in [lost_from_ns,
+  // lost_to_ns) (the earliest and latest such gap when there were several).
+  uint64_t lost_samples = 0;
+  int64_t lost_from_ns = 0, lost_to_ns = 0;
   // The source has no more samples, ever (end of a replayed file).
   bool end_of_data = false;
 };
@@ -40,6 +47,11 @@ class SensorRecorder {
   // Up to `max` samples with ids > `cursor` that are readable now. Returns
   // nothing (and no error) when no new sample is readable yet.
   virtual Status Fetch(uint64_t cursor, size_t max, FetchResult* out) = 0;
+  // Called instead of Fetch while the agent cannot take samples (its outbox
+  // is full): a source whose underlying store is small and destructive (a
+  // kernel FIFO) moves what it can into its own bounded buffer, so the
+  // backpressure costs less data. Sources that keep everything do nothing.
+  virtual Status Poll() { return Status::OK(); }
   // A short description for logs ("synthetic seed=7 50 Hz").
   virtual std::string Describe() const = 0;
 };
