@@ -29,7 +29,7 @@ Status FileRecorder::LoadFile(const std::string& path, std::vector<Sample>* out)
 }
 
 Result<std::unique_ptr<FileRecorder>> FileRecorder::Open(const FileRecorderOptions& options,
-                                                        Clock* clock) {
+                                                         Clock* clock) {
   if (options.paths.empty()) return Status::InvalidArgument("file source: no files given");
   if (options.pace < 0) return Status::InvalidArgument("file source: pace must be >= 0");
   std::unique_ptr<FileRecorder> r(new FileRecorder());
@@ -54,9 +54,18 @@ Status FileRecorder::Fetch(uint64_t cursor, size_t max, FetchResult* out) {
   out->first_id = cursor + 1;
   size_t n = samples_.size();
   size_t i = static_cast<size_t>(cursor);
+  if (opt_.pace > 0 && !resumed_) {
+    // A restarted replay continues where its cursor is, not from the top: the
+    // sample after the cursor is due as long after now as it originally
+    // followed the cursor's sample.
+    resumed_ = true;
+    if (i > 0 && i <= n)
+      origin_mono_ns_ = clock_->MonotonicNanos() -
+                        static_cast<int64_t>(static_cast<double>(play_ns_[i - 1]) / opt_.pace);
+  }
   if (opt_.pace > 0 && i < n) {
     // Paced: sample i is readable once as much (scaled) time has passed since
-    // the start as separates it from the first sample.
+    // the origin as separates it from the first sample.
     double elapsed = static_cast<double>(clock_->MonotonicNanos() - origin_mono_ns_) * opt_.pace;
     while (i < n && out->samples.size() < max && static_cast<double>(play_ns_[i]) <= elapsed)
       out->samples.push_back(samples_[i++]);
