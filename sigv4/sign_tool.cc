@@ -1,7 +1,7 @@
-// sigv4-sign: sign a request described in JSON (the input format of shared/sigv4/botocore_sign.py)
+// sigv4-sign: sign a request described in JSON (the input format of tests/sigv4/reference/botocore_sign.py)
 // with our signer and print the same fields the oracle prints, for diffing a SignatureDoesNotMatch:
 //
-//   sigv4-sign < req.json > ours.json; shared/sigv4/botocore_sign.py < req.json > theirs.json
+//   sigv4-sign < req.json > ours.json; tests/sigv4/reference/botocore_sign.py < req.json > theirs.json
 //
 // One object in -> one object out; an array in -> an array out. A request that cannot be signed
 // gives
@@ -22,7 +22,7 @@ int main(int argc, char** argv) {
     std::fprintf(
         help ? stdout : stderr,
         "usage: sigv4-sign < request.json\n"
-        "Reads the JSON request of shared/sigv4/botocore_sign.py (object or array) on stdin\n"
+        "Reads the JSON request of tests/sigv4/reference/botocore_sign.py (object or array) on stdin\n"
         "and prints canonical_request, string_to_sign, signature, authorization,\n"
         "signed_headers, credential_scope, payload_hash, amz_date, headers, host_signed.\n"
         "Extra input keys: payload_hash, sign_session_token, presign_expires.\n");

@@ -1,4 +1,4 @@
-// The JSON request description of shared/sigv4/botocore_sign.py, signed with our Signer and
+// The JSON request description of tests/sigv4/reference/botocore_sign.py, signed with our Signer and
 // answered with the same fields botocore's oracle prints. Shared by the sigv4-sign tool and the
 // differential test (so the test also proves the tool). Not part of accel_sigv4 (which depends on
 // OpenSSL only).

@@ -2,7 +2,7 @@
 // and pre-encoded characters in paths, query keys and values -- empty, repeated, '=', '&', '+',
 // '%', space, '~'; header whitespace and repeats; bodies of 0 bytes to 1 MiB; with and without
 // session tokens; S3 and non-S3 path rules; payload-hash options; dates across midnight) are signed
-// by our signer and by shared/sigv4/botocore_sign.py (one python process for all of them);
+// by our signer and by tests/sigv4/reference/botocore_sign.py (one python process for all of them);
 // canonical request, string to sign, signature and Authorization must all match.
 //
 // Reproduce a failure: ACCEL_SIGV4_DIFF_SEED=<seed printed> [ACCEL_SIGV4_DIFF_CASES=n]

@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
-"""Regenerates pitfall_vectors.json: requests aimed at each item of shared/sigv4/PITFALLS.md, with the
+"""Regenerates pitfall_vectors.json: requests aimed at each item of tests/sigv4/reference/PITFALLS.md, with the
 expected canonical request / string to sign / signature / Authorization taken from the botocore oracle
-(shared/sigv4/botocore_sign.py). The test (pitfall_test.cc) signs the same inputs with our signer.
+(tests/sigv4/reference/botocore_sign.py). The test (pitfall_test.cc) signs the same inputs with our signer.
 
   tests/sigv4/make_pitfall_vectors.py > tests/sigv4/pitfall_vectors.json
 """
@@ -11,7 +11,7 @@ import subprocess
 import sys
 
 HERE = os.path.dirname(os.path.abspath(__file__))
-ORACLE = os.path.join(HERE, "..", "..", "..", "shared", "sigv4", "botocore_sign.py")
+ORACLE = os.path.join(HERE, "reference", "botocore_sign.py")
 BASE = {
     "method": "GET", "url": "https://example.amazonaws.com/", "headers": [], "body": "",
     "region": "us-east-1", "service": "service", "access_key": "AKIDEXAMPLE",

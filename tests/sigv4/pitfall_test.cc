@@ -1,4 +1,4 @@
-// Vectors aimed at each item of shared/sigv4/PITFALLS.md (path character set, double encoding,
+// Vectors aimed at each item of tests/sigv4/reference/PITFALLS.md (path character set, double encoding,
 // empty query values, query order, header whitespace, repeated headers, unsigned hop-by-hop
 // headers, host/ports, session tokens, dates across midnight), with expectations produced by the
 // botocore oracle (tests/sigv4/make_pitfall_vectors.py -> pitfall_vectors.json). Our signer must

@@ -13,19 +13,19 @@
 
 namespace accel::sigv4::testing {
 
-// shared/sigv4 sits beside the repository checkout (CI checks shared/ out next to it). Empty when
-// missing: callers must FAIL, never skip.
+// The reference material (official test suites, the botocore oracle, the pitfalls list) is
+// vendored in tests/sigv4/reference/ (provenance and licences in its README.md) so that a clone
+// tests on its own. Empty when missing: callers must FAIL, never skip.
 inline std::string SharedSigv4Dir() {
   const std::filesystem::path p =
-      std::filesystem::path(ACCEL_SOURCE_DIR) / ".." / "shared" / "sigv4";
+      std::filesystem::path(ACCEL_SOURCE_DIR) / "tests" / "sigv4" / "reference";
   std::error_code ec;
   if (!std::filesystem::is_directory(p / "testsuite", ec)) return "";
   return std::filesystem::weakly_canonical(p, ec).string();
 }
 inline std::string MissingSharedMessage() {
   return std::string("reference material not found: expected ") + ACCEL_SOURCE_DIR +
-         "/../shared/sigv4/testsuite (the shared/ folder must be checked out beside the "
-         "repository)";
+         "/tests/sigv4/reference/testsuite";
 }
 
 inline bool ReadFile(const std::string& path, std::string* out) {

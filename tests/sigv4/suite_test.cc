@@ -1,5 +1,5 @@
-// The official AWS SigV4 test suite (shared/sigv4/testsuite, 34 cases) and the aws-c-auth layout of
-// it (shared/sigv4/testsuite-crt/v4, 38 cases with header- and query-signing expectations): every
+// The official AWS SigV4 test suite (tests/sigv4/reference/testsuite, 34 cases) and the aws-c-auth layout of
+// it (tests/sigv4/reference/testsuite-crt/v4, 38 cases with header- and query-signing expectations): every
 // canonical request, string to sign and Authorization header / signature must match byte for byte.
 // No case is excluded.
 #include <gtest/gtest.h>
