@@ -2,6 +2,8 @@
 
 #include <nlohmann/json.hpp>
 
+#include "phone-relay/redact.h"
+
 namespace accel {
 namespace relay {
 
@@ -74,8 +76,13 @@ AwsError ParseAwsError(long http_status, std::string_view body) {
   if (colon != std::string::npos) e.code = e.code.substr(0, colon);
   if (e.code.empty()) {
     e.code = "HTTP " + std::to_string(http_status);
-    if (e.message.empty()) e.message = Excerpt(body);
+    // Scrubbed before it is cut, so a secret cannot straddle the cut.
+    if (e.message.empty()) e.message = Excerpt(ScrubSecrets(body));
   }
+  // Never verbatim: a signature error may quote the canonical request, with
+  // the session token in it (redact.h). Scrubbed here, before anyone logs it.
+  e.code = ScrubSecrets(e.code);
+  e.message = ScrubSecrets(e.message);
   return e;
 }
 

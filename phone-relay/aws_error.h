@@ -20,13 +20,17 @@ namespace relay {
 
 struct AwsError {
   long http_status = 0;
-  std::string code;     // the part after '#': "ThrottlingException"
-  std::string message;  // the server's message, verbatim (may be empty)
+  std::string code;  // the part after '#': "ThrottlingException"
+  // The server's message with secrets scrubbed (ScrubSecrets in redact.h:
+  // quoted canonical requests / strings to sign cut, token-like values
+  // redacted). May be empty.
+  std::string message;
 
   // "ThrottlingException: Rate of requests exceeds the allowed throughput. (HTTP 400)"
   std::string ToString() const;
 };
 
+// Code and message are scrubbed of secrets (redact.h) before they are returned.
 AwsError ParseAwsError(long http_status, std::string_view body);
 
 enum class ErrorClass {

@@ -10,6 +10,7 @@
 #include <unordered_map>
 
 #include "common/log.h"
+#include "phone-relay/redact.h"
 #include "sigv4/signer.h"
 
 namespace accel {
@@ -300,6 +301,10 @@ void DynamoDbClient::Finish(Op* op, const HttpResponse& r) {
       return;
     }
     op->error = ParseAwsError(r.status, r.body);
+    // Belt and braces: the exact secrets this request was signed with never
+    // survive in a message, whatever shape the server quoted them in.
+    ScrubKnownSecrets(&op->error.message,
+                      {signer_->creds.secret_access_key, signer_->creds.session_token});
     op->has_error = true;
     op->last_network = false;
     const ErrorClass cls = ClassifyAwsError(op->error);

@@ -12,6 +12,7 @@
 #include "common/crc32c.h"
 #include "common/log.h"
 #include "phone-relay/dynamodb_row.h"
+#include "phone-relay/redact.h"
 #include "phone-relay/second_rows.h"
 
 namespace accel {
@@ -745,7 +746,7 @@ void RelayStore::ReleaseLease(const PendingRow& row, const std::string& error) {
   std::lock_guard<std::mutex> lock(mu_);
   leased_.erase({row.device_id, row.second});
   if (!error.empty()) {
-    last_error_ = error;
+    last_error_ = ScrubSecrets(error);
     // Counting is best effort: a failed counter update must not hide the row.
     BumpCounterLocked("rows_failed", 1);
   }
@@ -809,8 +810,11 @@ Status RelayStore::AckUploadedMany(const std::vector<Ack>& acks) {
 Status RelayStore::QuarantineRow(const PendingRow& row, const std::string& message) {
   std::lock_guard<std::mutex> lock(mu_);
   leased_.erase({row.device_id, row.second});
+  // Server messages are scrubbed by the client already; scrubbed again here
+  // because this text is kept in the database (redact.h).
+  const std::string scrubbed = ScrubSecrets(message);
   last_error_ =
-      "row (" + row.device_id + ", " + std::to_string(row.second) + ") rejected: " + message;
+      "row (" + row.device_id + ", " + std::to_string(row.second) + ") rejected: " + scrubbed;
   Status st = Exec("BEGIN IMMEDIATE");
   if (!st.ok()) return st;
   auto fail = [&](Status s) {
@@ -822,7 +826,7 @@ Status RelayStore::QuarantineRow(const PendingRow& row, const std::string& messa
   std::string seq_text = FormatSeqList(row.seqs);
   ins.BindText(1, row.device_id)
       .Bind(2, row.second)
-      .BindText(3, message)
+      .BindText(3, scrubbed)
       .Bind(4, row.resolution_g)
       .Bind(5, int64_t(row.count))
       .BindBlob(6, row.block)
@@ -864,7 +868,7 @@ Status RelayStore::PruneUploaded() {
 
 void RelayStore::NoteError(const std::string& error) {
   std::lock_guard<std::mutex> lock(mu_);
-  last_error_ = error;
+  last_error_ = ScrubSecrets(error);
 }
 
 Result<StoreStatus> RelayStore::GetStatus() {

@@ -12,6 +12,7 @@
 #include "phone-relay/clock_skew.h"
 #include "phone-relay/credentials.h"
 #include "phone-relay/dynamodb_client.h"
+#include "phone-relay/redact.h"
 #include "phone-relay/retry_policy.h"
 #include "tests/support/local_aws.h"
 
@@ -174,6 +175,70 @@ TEST(AwsErrorTest, ParsesMotoXmlAndJunk) {
   e = ParseAwsError(400, "{not json");
   EXPECT_EQ(e.code, "HTTP 400");
   EXPECT_EQ(ClassifyAwsError(e), ErrorClass::kValidation);
+}
+
+// A session token, a secret key and the signing material AWS quotes in a
+// signature mismatch never survive parsing; prose, codes and hex digests do.
+TEST(AwsErrorTest, SecretsAreScrubbedFromServerMessages) {
+  const std::string token =
+      "IQoJb3JpZ2luX2VjEJr//////////wEaCXVzLWVhc3QtMSJHMEUCIQD6example+Token/Value==";
+  const std::string secret = "wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY";
+  const std::string canonical =
+      "POST\n/\n\ncontent-type:application/x-amz-json-1.0\nhost:h\n"
+      "x-amz-date:20261124T063814Z\nx-amz-security-token:" +
+      token + "\n\ncontent-type;host;x-amz-date;x-amz-security-token\n" + std::string(64, 'a');
+  const std::string mismatch =
+      "The request signature we calculated does not match the signature you provided. Check "
+      "your AWS Secret Access Key and signing method.\n\nThe Canonical String for this request "
+      "should have been\n'" +
+      canonical + "'\n\nThe String-to-Sign should have been\n'AWS4-HMAC-SHA256\n...'\n";
+  nlohmann::json j = {{"__type", "com.amazon.coral.service#InvalidSignatureException"},
+                      {"message", mismatch}};
+  AwsError e = ParseAwsError(400, j.dump());
+  EXPECT_EQ(e.code, "InvalidSignatureException");
+  EXPECT_EQ(e.message.find(token.substr(0, 20)), std::string::npos) << e.message;
+  EXPECT_EQ(e.message.find("x-amz-security-token"), std::string::npos) << e.message;
+  EXPECT_EQ(e.message.rfind("The request signature we calculated does not match", 0), 0u);
+  EXPECT_NE(e.message.find("[canonical request and string to sign removed]"), std::string::npos);
+  EXPECT_EQ(ClassifyAwsError(e), ErrorClass::kCredentials);
+
+  // The XML shape, with the quoted material also in elements of its own.
+  std::string xml = "<ErrorResponse><Error><Code>SignatureDoesNotMatch</Code><Message>" + mismatch +
+                    "</Message><CanonicalRequest>" + canonical +
+                    "</CanonicalRequest></Error></ErrorResponse>";
+  e = ParseAwsError(403, xml);
+  EXPECT_EQ(e.code, "SignatureDoesNotMatch");
+  EXPECT_EQ(e.message.find(token.substr(0, 20)), std::string::npos) << e.message;
+  // A body nobody understands: the excerpt is scrubbed too (before the cut).
+  e = ParseAwsError(502, std::string(170, '.') + "x-amz-security-token: " + token);
+  EXPECT_EQ(e.code, "HTTP 502");
+  EXPECT_EQ(e.message.find(token.substr(0, 12)), std::string::npos) << e.message;
+
+  // Named values in any shape, and bare token-shaped runs.
+  for (const std::string& s :
+       {"SessionToken\": \"" + token + "\"", "X-Amz-Security-Token=" + token + "&X-Amz-Date=1",
+        "aws_secret_access_key = " + secret, "key " + secret + " rejected",
+        "Credential=AKIDEXAMPLE/20261124/us-east-1/dynamodb/aws4_request, Signature=" +
+            std::string(64, 'f')}) {
+    std::string out = ScrubSecrets(s);
+    EXPECT_NE(out.find("[redacted]"), std::string::npos) << out;
+    EXPECT_EQ(out.find(token.substr(0, 12)), std::string::npos) << out;
+    EXPECT_EQ(out.find(secret.substr(0, 12)), std::string::npos) << out;
+  }
+  // What must stay readable.
+  for (const std::string& s :
+       {std::string("Signature expired: 20261124T060000Z is now earlier than 20261124T063814Z"),
+        std::string("Requested resource not found: Table: rows_region not found"),
+        std::string("payload hash ") + std::string(64, 'e') + " request id " +
+            "4KBNVRGD25RG4KOB6ESAS1CV1NVV4KQNSO5AEMVJF66Q9ASUAAJG",
+        std::string("Item size has exceeded the maximum allowed size"),
+        std::string("identity us-east-1:5f0c7e1a-0000-4000-8000-00000000beef")}) {
+    EXPECT_EQ(ScrubSecrets(s), s);
+  }
+  // Known values: raw and URI-encoded (a presigned URL).
+  std::string text = "a " + token + " b " + "IQoJb3JpZ2luX2VjEJr%2F%2F%2F" + " c";
+  ScrubKnownSecrets(&text, {token, "IQoJb3JpZ2luX2VjEJr///", "short"});
+  EXPECT_EQ(text, "a [redacted] b [redacted] c");
 }
 
 TEST(AwsClockSkewTest, ParsesHttpDates) {

@@ -6,8 +6,11 @@
 
 #include <algorithm>
 #include <map>
+#include <mutex>
 #include <set>
 
+#include "common/log.h"
+#include "phone-relay/http_client.h"
 #include "tests/relay_aws/test_util.h"
 
 namespace accel {
@@ -254,6 +257,71 @@ TEST_F(DynamoDbFaultTest, UnprocessedItemsAreReportedExactly) {
   }
   EXPECT_GT(total_unprocessed, 0u);
   EXPECT_GT(total_acked, 0u);
+}
+
+// A signature mismatch answered the way AWS answers it: the message quotes the
+// canonical request, so the session token the client sent is in the body
+// (shown first with a raw request). Through our client nothing of it reaches
+// the returned error or any log line, whichever shape (JSON, XML) it takes.
+TEST_F(DynamoDbFaultTest, SignatureMismatchBodyNeverLeaksTheToken) {
+  const std::string token =
+      "FwoGZXIvYXdzEBYaDExampleSessionToken0123456789abcdefghijklmnopqrstuvwxyz/+ABCDEF==";
+  const std::string secret = "wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY";
+  for (const char* kind : {"badsig", "badsig_xml"}) {
+    SCOPED_TRACE(kind);
+    testing::FaultProxyOptions po;
+    po.rate = 1.0;
+    po.faults = kind;
+    auto proxy = StartProxy(po);
+    ASSERT_NE(proxy, nullptr);
+
+    // The fixture really echoes the token (or this test would prove nothing).
+    auto http = HttpClient::Create(HttpOptions(), Clock::Real());
+    ASSERT_TRUE(http.ok());
+    HttpRequest raw;
+    raw.url = proxy->endpoint() + "/";
+    raw.headers = {"Content-Type: application/x-amz-json-1.0",
+                   "X-Amz-Target: DynamoDB_20120810.ListTables", "X-Amz-Date: 20261124T063814Z",
+                   "X-Amz-Security-Token: " + token,
+                   "Authorization: AWS4-HMAC-SHA256 Credential=AKIDLOCALTEST/20261124/us-east-1/"
+                   "dynamodb/aws4_request, SignedHeaders=content-type;host;x-amz-date;"
+                   "x-amz-security-token;x-amz-target, Signature=" +
+                       std::string(64, '0')};
+    raw.body = "{}";
+    HttpResponse rr = (*http)->Perform(raw);
+    ASSERT_TRUE(rr.transport.ok()) << rr.transport.ToString();
+    ASSERT_NE(rr.body.find(token), std::string::npos) << rr.body;
+
+    std::mutex mu;
+    std::string logged;
+    SetMinLogLevel(LogLevel::kDebug);
+    SetLogSink([&](const std::string& line) {
+      std::lock_guard<std::mutex> lock(mu);
+      logged += line + "\n";
+    });
+    StaticCredentialsProvider creds(AwsCredentials{"AKIDLOCALTEST", secret, token, 0}, "user-1");
+    auto client = NewClient(proxy->endpoint(), &creds);
+    ASSERT_NE(client, nullptr);
+    BatchWriteResult r = client->BatchWriteItem(kTable, {Row(1, "user-1", 1)});
+    Status get = client->GetItem(kTable, "user-1", 1).status();
+    SetLogSink(nullptr);
+    SetMinLogLevel(LogLevel::kInfo);
+
+    EXPECT_TRUE(r.status.IsPermissionDenied()) << r.status.ToString();
+    EXPECT_EQ(client->stats().credential_retries, 2u);  // one retry each, then final
+    for (const std::string& text : {r.status.ToString(), get.ToString(), logged}) {
+      EXPECT_EQ(text.find(token.substr(0, 16)), std::string::npos) << text;
+      EXPECT_EQ(text.find(token.substr(token.size() - 16)), std::string::npos) << text;
+      EXPECT_EQ(text.find(secret.substr(0, 16)), std::string::npos) << text;
+    }
+    // Still says what happened.
+    EXPECT_NE(r.status.message().find(std::string(kind) == "badsig" ? "InvalidSignatureException"
+                                                                    : "SignatureDoesNotMatch"),
+              std::string::npos)
+        << r.status.ToString();
+    EXPECT_NE(r.status.message().find("does not match"), std::string::npos);
+    EXPECT_NE(logged.find("refreshing credentials"), std::string::npos) << logged;
+  }
 }
 
 }  // namespace
