@@ -9,6 +9,13 @@ int64_t Backoff::CeilingMs() const {
   return c < max_ms_ ? c : max_ms_;
 }
 
+int64_t Backoff::DrawMs(int attempt) {
+  int64_t c = initial_ms_;
+  for (int i = 1; i < attempt && c < max_ms_; ++i) c *= 2;
+  std::uniform_int_distribution<int64_t> d(0, c < max_ms_ ? c : max_ms_);
+  return d(rng_);
+}
+
 int64_t Backoff::NextDelayMs() {
   int64_t ceiling = CeilingMs();
   if (attempt_ < 62) ++attempt_;

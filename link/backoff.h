@@ -22,6 +22,10 @@ class Backoff {
   int64_t NextDelayMs();
   // The current ceiling (what NextDelayMs draws below).
   int64_t CeilingMs() const;
+  // A delay for the attempt-th retry (1-based) of something with its own
+  // count (e.g. one file), drawn from this object's RNG without changing its
+  // attempt count: uniform in [0, min(max, initial * 2^(attempt-1))].
+  int64_t DrawMs(int attempt);
   // After a success: start again from `initial_ms`.
   void Reset() { attempt_ = 0; }
   int attempt() const { return attempt_; }

@@ -1,5 +1,7 @@
 #include "link/client.h"
 
+#include <algorithm>
+
 #include "common/crc32c.h"
 #include "common/log.h"
 #include "link/endpoint.h"
@@ -26,6 +28,8 @@ Result<std::unique_ptr<Client>> Client::Connect(const ClientOptions& options) {
     return Status::InvalidArgument("chunk_bytes must be in [1, " + std::to_string(kMaxChunkBytes) +
                                    "]");
   if (options.io_timeout_ms <= 0) return Status::InvalidArgument("io_timeout_ms must be > 0");
+  if (options.answer_timeout_ms <= 0)
+    return Status::InvalidArgument("answer_timeout_ms must be > 0");
   Result<Endpoint> ep = Endpoint::Parse(options.endpoint);
   if (!ep.ok()) return ep.status();
   IgnoreSigpipe();
@@ -71,14 +75,25 @@ Status Client::Send(MsgType type, std::string_view payload) {
 
 Result<Frame> Client::ReadAnswer(const char* waiting_for) {
   if (!broken_.ok()) return Status::Unavailable("link is down: " + broken_.message());
+  const int64_t overall = DeadlineAfterMs(opts_.answer_timeout_ms);
   for (;;) {
-    Result<Frame> f = conn_->ReadFrame(DeadlineAfterMs(opts_.io_timeout_ms), opts_.io_timeout_ms);
-    if (!f.ok()) return Fail(f.status().WithContext(std::string("waiting for ") + waiting_for));
+    int64_t deadline = std::min(DeadlineAfterMs(opts_.io_timeout_ms), overall);
+    Result<Frame> f = conn_->ReadFrame(deadline, opts_.io_timeout_ms);
+    if (!f.ok()) {
+      Status s = f.status();
+      if (s.IsAborted() && MonoNowNanos() >= overall)
+        s = Status::Aborted("no " + std::string(waiting_for) + " within " +
+                            std::to_string(opts_.answer_timeout_ms) +
+                            " ms (answer_timeout_ms); the relay is alive but not answering");
+      return Fail(s.WithContext(std::string("waiting for ") + waiting_for));
+    }
     last_activity_ = MonoNowNanos();
     if (f->type == static_cast<uint8_t>(MsgType::kKeepalive)) {
       if (!f->payload.empty())
         return Fail(Status::Corruption("KEEPALIVE with a " + std::to_string(f->payload.size()) +
                                        "-byte payload"));
+      if (opts_.cancelled && opts_.cancelled())
+        return Fail(Status::Aborted(std::string("cancelled while waiting for ") + waiting_for));
       continue;  // the server is alive and working
     }
     if (f->type == static_cast<uint8_t>(MsgType::kError)) {

@@ -9,6 +9,7 @@
 #define ACCEL_LINK_CLIENT_H_
 
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <string>
 #include <string_view>
@@ -27,6 +28,13 @@ struct ClientOptions {
   // Every connect, handshake, write and wait for an answer must make progress
   // within this; the server's KEEPALIVEs during a long commit count as progress.
   int64_t io_timeout_ms = 10000;
+  // ... but only up to here: an answer (HELLO_OK, RESUME, RESULT, PONG) must
+  // arrive within this many ms however many KEEPALIVEs come in between, so a
+  // relay that keeps heartbeating but never commits cannot hold the watch.
+  int64_t answer_timeout_ms = 60000;
+  // Polled whenever a KEEPALIVE arrives; true gives up the wait (Aborted), so
+  // a daemon that is stopping is not held by a slow commit. May be empty.
+  std::function<bool()> cancelled;
   // PingIfIdle() sends a PING after this much silence; the server drops a
   // connection idle for longer than its idle timeout (default 15 s).
   int64_t heartbeat_ms = 5000;
@@ -62,7 +70,8 @@ class Client {
  private:
   Client(ClientOptions o, std::unique_ptr<TlsConn> c);
   // Reads the next frame that is not a KEEPALIVE within io_timeout_ms of the
-  // last sign of life. An ERROR frame becomes a Status carrying its reason.
+  // last sign of life and answer_timeout_ms overall. An ERROR frame becomes a
+  // Status carrying its reason.
   Result<Frame> ReadAnswer(const char* waiting_for);
   Status Fail(Status s);  // marks the connection dead
   Status Send(MsgType type, std::string_view payload);

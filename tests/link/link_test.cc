@@ -549,6 +549,82 @@ TEST_F(LinkTest, KeepalivesCoverACommitLongerThanTheClientTimeout) {
   EXPECT_EQ(r->outcome, Outcome::kCommitted);
 }
 
+// A sink whose commit never finishes until released: the relay stays alive
+// (its KEEPALIVEs keep coming) but never answers.
+class WedgedSink : public BatchSink {
+ public:
+  TransferResult Commit(const std::string&, uint64_t, std::string_view) override {
+    std::unique_lock<std::mutex> l(mu_);
+    entered_ = true;
+    cv_.wait_for(l, std::chrono::seconds(60), [&] { return released_; });
+    return {Outcome::kCommitted, ""};
+  }
+  void Release() {
+    std::lock_guard<std::mutex> l(mu_);
+    released_ = true;
+    cv_.notify_all();
+  }
+  bool entered() {
+    std::lock_guard<std::mutex> l(mu_);
+    return entered_;
+  }
+
+ private:
+  std::mutex mu_;
+  std::condition_variable cv_;
+  bool released_ = false, entered_ = false;
+};
+
+TEST_F(LinkTest, HeartbeatingServerThatNeverCommitsIsGivenUpOnAtTheAnswerDeadline) {
+  WedgedSink wedged;
+  ServerOptions so = ServerOpts();
+  so.heartbeat_ms = 50;
+  auto srv = Server::Start(so, &wedged);
+  ASSERT_TRUE(srv.ok()) << srv.status().ToString();
+  ClientOptions o = ClientOpts((*srv)->endpoint());
+  o.io_timeout_ms = 400;       // each KEEPALIVE (every 50 ms) is progress ...
+  o.answer_timeout_ms = 1500;  // ... but the RESULT must come within this overall
+  auto c = MustConnect(o);
+  ASSERT_NE(c, nullptr);
+  int64_t t0 = MonoNowNanos();
+  auto r = c->SendBatch(1, "never committed");
+  int64_t ms = (MonoNowNanos() - t0) / 1000000;
+  ASSERT_FALSE(r.ok());
+  EXPECT_TRUE(r.status().IsAborted()) << r.status().ToString();
+  EXPECT_NE(r.status().message().find("answer_timeout_ms"), std::string::npos)
+      << r.status().ToString();
+  EXPECT_TRUE(wedged.entered()) << "the commit must have started (keepalives flowing)";
+  EXPECT_GE(ms, 1400) << "given up before the answer deadline";
+  EXPECT_LT(ms, 5000) << "the keepalives kept the client waiting past its deadline";
+  EXPECT_TRUE(c->broken());
+  wedged.Release();
+  (*srv)->Stop();
+}
+
+TEST_F(LinkTest, WaitForAWedgedCommitCanBeCancelled) {
+  WedgedSink wedged;
+  ServerOptions so = ServerOpts();
+  so.heartbeat_ms = 50;
+  auto srv = Server::Start(so, &wedged);
+  ASSERT_TRUE(srv.ok()) << srv.status().ToString();
+  std::atomic<int> keepalives_seen{0};
+  ClientOptions o = ClientOpts((*srv)->endpoint());
+  o.answer_timeout_ms = 60000;
+  o.cancelled = [&] { return ++keepalives_seen >= 3; };  // "SIGTERM" after a few heartbeats
+  auto c = MustConnect(o);
+  ASSERT_NE(c, nullptr);
+  int64_t t0 = MonoNowNanos();
+  auto r = c->SendBatch(1, "never committed");
+  int64_t ms = (MonoNowNanos() - t0) / 1000000;
+  ASSERT_FALSE(r.ok());
+  EXPECT_TRUE(r.status().IsAborted()) << r.status().ToString();
+  EXPECT_NE(r.status().message().find("cancelled"), std::string::npos) << r.status().ToString();
+  EXPECT_EQ(keepalives_seen.load(), 3);
+  EXPECT_LT(ms, 5000);
+  wedged.Release();
+  (*srv)->Stop();
+}
+
 TEST_F(LinkTest, ReconnectingDeviceTakesOverFromItsStaleConnection) {
   StartServer(ServerOpts());
   LogCapture logs;

@@ -212,6 +212,24 @@ TEST(BackoffTest, SameSeedSameDelaysAndTheyAreSpread) {
   EXPECT_GT(hi, 750);
 }
 
+TEST(BackoffTest, DrawForAnAttemptLeavesTheOwnCountAlone) {
+  Backoff b(100, 1000, 3);
+  int64_t hi[5] = {0, 0, 0, 0, 0};
+  for (int i = 0; i < 400; ++i) {
+    for (int a = 1; a <= 5; ++a) {
+      int64_t d = b.DrawMs(a);
+      int64_t cap = std::min<int64_t>(1000, 100 << (a - 1));
+      ASSERT_GE(d, 0);
+      ASSERT_LE(d, cap) << "attempt " << a;
+      hi[a - 1] = std::max(hi[a - 1], d);
+    }
+  }
+  EXPECT_EQ(b.attempt(), 0);
+  EXPECT_EQ(b.CeilingMs(), 100);
+  EXPECT_GT(hi[0], 75);  // uniform over the whole range, not a fixed fraction
+  EXPECT_GT(hi[4], 750);
+}
+
 class PairingTest : public ::testing::Test {
  protected:
   void SetUp() override { dir_ = testing::MakeTempDir("accel_pairing_test"); }
