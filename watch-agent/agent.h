@@ -5,10 +5,10 @@
 //
 // Two threads: the dequeue thread fetches samples after the cursor, closes a
 // batch when it is full or old enough, publishes it to the outbox and only
-// then commits the cursor; the transfer thread sends committed outbox files in
-// sequence order and deletes each only after the relay acknowledged its
-// durable commit. Killing the process at any instruction loses nothing and
-// duplicates nothing (see Recover and the invariants in the .cc).
+// then commits the cursor; the transfer thread sends outbox files whose
+// sequence numbers are durably committed, in sequence order, and deletes each
+// only after the relay acknowledged its durable commit. Killing the process at any instruction
+// loses nothing and duplicates nothing (see Recover and the invariants in the .cc).
 #ifndef ACCEL_WATCH_AGENT_AGENT_H_
 #define ACCEL_WATCH_AGENT_AGENT_H_
 
@@ -17,7 +17,6 @@
 #include <cstdint>
 #include <memory>
 #include <mutex>
-#include <random>
 #include <string>
 #include <thread>
 
@@ -42,6 +41,8 @@ struct AgentOptions {
   OutboxLimits outbox;
   int64_t poll_interval_ms = 100;
   int64_t io_timeout_ms = 10000;
+  // The relay must answer each transferred batch within this, KEEPALIVEs or not.
+  int64_t answer_timeout_ms = 60000;
   int64_t heartbeat_ms = 5000;
   int64_t backoff_initial_ms = 200;
   int64_t backoff_max_ms = 60000;
@@ -54,9 +55,11 @@ struct AgentStats {
   uint64_t samples_batched = 0;
   uint64_t batches_written = 0;
   uint64_t batches_acked = 0;
-  uint64_t batches_rejected = 0;
-  uint64_t gap_samples = 0;
+  uint64_t batches_rejected = 0;  // quarantined into outbox/rejected/ by this process
+  uint64_t gap_samples = 0;       // expired in the recorder before they were fetched
+  uint64_t lost_samples = 0;      // never kept by the source (e.g. kernel ring overflow)
   uint64_t bytes_sent = 0;
+  uint64_t state_save_failures = 0;
 };
 
 class Agent {
@@ -80,9 +83,17 @@ class Agent {
  private:
   void DequeueLoop();
   void TransferLoop();
-  // Encodes `pending_` as batch next_sequence, publishes it and commits the cursor.
+  // Encodes `pending_` as batch next_sequence and publishes it into the
+  // outbox (an error leaves pending_ untouched), then saves the state.
   Status WriteBatch();
-  int64_t NextBackoffMs(int attempt);
+  // Saves state_ durably; only then may batches below its next_sequence be
+  // sent (committed_next_seq_). On failure state_dirty_ stays set.
+  Status SaveState();
+  // Moves a batch that can never be delivered to outbox/rejected/.
+  void Quarantine(const OutboxEntry& e, const std::string& reason);
+  // Waits up to `ms` or until Stop().
+  void WaitMs(int64_t ms);
+  uint64_t JitterSeed(uint64_t salt) const;
 
   AgentOptions opt_;
   SensorRecorder* recorder_;
@@ -103,11 +114,13 @@ class Agent {
   std::atomic<bool> source_done_{false};
   std::atomic<bool> dequeue_done_{false};
   std::atomic<bool> pending_empty_{true};  // mirrors pending_.empty() for other threads
+  // Batches with a sequence below this may be sent: their numbers are
+  // durably accounted for in state.json (never ahead of the saved state).
   std::atomic<uint64_t> committed_next_seq_{0};
+  bool state_dirty_ = false;  // dequeue thread: state_ is ahead of state.json
   Status fatal_;
   AgentStats stats_;
-  std::mutex rng_mu_;  // both threads draw jitter
-  std::mt19937_64 rng_;
+  int64_t seed_base_ = 0;
 };
 
 }  // namespace accel

@@ -10,11 +10,16 @@ namespace accel {
 namespace {
 
 Status ParseLogLevel(const std::string& s, LogLevel* out) {
-  if (s == "debug") *out = LogLevel::kDebug;
-  else if (s == "info") *out = LogLevel::kInfo;
-  else if (s == "warn") *out = LogLevel::kWarn;
-  else if (s == "error") *out = LogLevel::kError;
-  else return Status::InvalidArgument("log_level must be debug, info, warn or error, got '" + s + "'");
+  if (s == "debug")
+    *out = LogLevel::kDebug;
+  else if (s == "info")
+    *out = LogLevel::kInfo;
+  else if (s == "warn")
+    *out = LogLevel::kWarn;
+  else if (s == "error")
+    *out = LogLevel::kError;
+  else
+    return Status::InvalidArgument("log_level must be debug, info, warn or error, got '" + s + "'");
   return Status::OK();
 }
 
@@ -44,7 +49,8 @@ Status ParseSource(const nlohmann::json& j, const std::string& where, AgentConfi
     // "paths" is an array; ConfigReader has no array getter, so read it here.
     auto it = j.find("paths");
     if (it == j.end() || !it->is_array() || it->empty())
-      return Status::InvalidArgument(where + ": key 'paths': expected a non-empty array of file names");
+      return Status::InvalidArgument(where +
+                                     ": key 'paths': expected a non-empty array of file names");
     for (const auto& p : *it) {
       if (!p.is_string()) return Status::InvalidArgument(where + ": key 'paths': expected strings");
       out->file.paths.push_back(p.get<std::string>());
@@ -58,8 +64,11 @@ Status ParseSource(const nlohmann::json& j, const std::string& where, AgentConfi
     ACCEL_RETURN_IF_ERROR(r.String("sysfs_root", &out->iio.sysfs_root));
     ACCEL_RETURN_IF_ERROR(r.String("dev_dir", &out->iio.dev_dir));
     ACCEL_RETURN_IF_ERROR(r.String("device", &out->iio.device));
+    int64_t keep = static_cast<int64_t>(out->iio.max_buffered_scans);
     ACCEL_RETURN_IF_ERROR(r.Int("buffer_length", &len, 2, 1 << 20));
+    ACCEL_RETURN_IF_ERROR(r.Int("max_buffered_scans", &keep, 1, 1 << 24));
     out->iio.buffer_length = static_cast<int>(len);
+    out->iio.max_buffered_scans = static_cast<size_t>(keep);
   } else {
     return Status::InvalidArgument(where + ": key 'type': expected synthetic, file or iio, got '" +
                                    type + "'");
@@ -93,6 +102,7 @@ Status ParseAgentConfig(const nlohmann::json& j, const std::string& where, Agent
   ACCEL_RETURN_IF_ERROR(r.Int("outbox_max_files", &max_files, 1, 100000000));
   ACCEL_RETURN_IF_ERROR(r.Int("poll_interval_ms", &a.poll_interval_ms, 1, 60000));
   ACCEL_RETURN_IF_ERROR(r.Int("io_timeout_ms", &a.io_timeout_ms, 100, 600000));
+  ACCEL_RETURN_IF_ERROR(r.Int("answer_timeout_ms", &a.answer_timeout_ms, 100, 3600000));
   ACCEL_RETURN_IF_ERROR(r.Int("heartbeat_ms", &a.heartbeat_ms, 100, 600000));
   ACCEL_RETURN_IF_ERROR(r.Int("backoff_initial_ms", &a.backoff_initial_ms, 1, 3600000));
   ACCEL_RETURN_IF_ERROR(r.Int("backoff_max_ms", &a.backoff_max_ms, 1, 86400000));

@@ -4,9 +4,8 @@
 #define ACCEL_WATCH_AGENT_AGENT_CONFIG_H_
 
 #include <memory>
-#include <string>
-
 #include <nlohmann/json.hpp>
+#include <string>
 
 #include "common/clock.h"
 #include "common/log.h"

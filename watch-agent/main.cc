@@ -44,9 +44,10 @@ int Pair(int argc, char** argv) {
     std::fprintf(stderr, "watch-agent: %s\n", s.status().ToString().c_str());
     return 1;
   }
-  std::printf("pairing secret written to %s (mode 0600); copy it to the relay's paired-devices "
-              "directory as <device_id>.key\n",
-              path.c_str());
+  std::printf(
+      "pairing secret written to %s (mode 0600); copy it to the relay's paired-devices "
+      "directory as <device_id>.key\n",
+      path.c_str());
   return 0;
 }
 

@@ -35,25 +35,39 @@ bool Outbox::ParseFileName(const std::string& name, uint64_t* sequence, uint64_t
   return true;
 }
 
-Status Outbox::Open() {
-  ACCEL_RETURN_IF_ERROR(env_->CreateDirs(JoinPath(dir_, "rejected")));
+Status RemoveTempFiles(Env* env, const std::string& dir, std::vector<std::string>* rest) {
   std::vector<std::string> names;
-  ACCEL_RETURN_IF_ERROR(env_->GetChildren(dir_, &names));
-  std::lock_guard<std::mutex> l(mu_);
-  entries_.clear();
-  bytes_ = 0;
+  ACCEL_RETURN_IF_ERROR(env->GetChildren(dir, &names));
   bool removed = false;
+  rest->clear();
   for (const std::string& n : names) {
-    std::string path = JoinPath(dir_, n);
     if (n.size() > kTempSuffix.size() &&
         n.compare(n.size() - kTempSuffix.size(), kTempSuffix.size(), kTempSuffix) == 0) {
-      // A write that crashed before its rename: its samples are still behind
-      // the committed cursor, so they will be fetched again.
-      ACCEL_RETURN_IF_ERROR(env_->RemoveFile(path));
-      LogInfo("outbox: removed half-written " + n);
+      // A write that crashed before its rename. In the outbox its samples are
+      // still behind the committed cursor, so they will be fetched again.
+      ACCEL_RETURN_IF_ERROR(env->RemoveFile(JoinPath(dir, n)));
+      LogInfo("removed half-written " + JoinPath(dir, n));
       removed = true;
       continue;
     }
+    rest->push_back(n);
+  }
+  if (removed) ACCEL_RETURN_IF_ERROR(env->SyncDir(dir));
+  return Status::OK();
+}
+
+Status Outbox::Open() {
+  const std::string rejected_dir = JoinPath(dir_, "rejected");
+  ACCEL_RETURN_IF_ERROR(env_->CreateDirs(rejected_dir));
+  std::vector<std::string> names, rejected_names;
+  ACCEL_RETURN_IF_ERROR(RemoveTempFiles(env_, dir_, &names));
+  ACCEL_RETURN_IF_ERROR(RemoveTempFiles(env_, rejected_dir, &rejected_names));
+  std::lock_guard<std::mutex> l(mu_);
+  entries_.clear();
+  rejected_.clear();
+  bytes_ = 0;
+  for (const std::string& n : names) {
+    std::string path = JoinPath(dir_, n);
     OutboxEntry e;
     if (!ParseFileName(n, &e.sequence, &e.cursor_after)) {
       if (n != "rejected") LogWarn("outbox: ignoring unexpected file " + path);
@@ -64,9 +78,15 @@ Status Outbox::Open() {
     bytes_ += e.bytes;
     entries_.push_back(e);
   }
-  if (removed) ACCEL_RETURN_IF_ERROR(env_->SyncDir(dir_));
-  std::sort(entries_.begin(), entries_.end(),
-            [](const OutboxEntry& a, const OutboxEntry& b) { return a.sequence < b.sequence; });
+  for (const std::string& n : rejected_names) {
+    OutboxEntry e;
+    if (!ParseFileName(n, &e.sequence, &e.cursor_after)) continue;  // ".reason" files
+    e.path = JoinPath(rejected_dir, n);
+    rejected_.push_back(e);
+  }
+  auto by_seq = [](const OutboxEntry& a, const OutboxEntry& b) { return a.sequence < b.sequence; };
+  std::sort(entries_.begin(), entries_.end(), by_seq);
+  std::sort(rejected_.begin(), rejected_.end(), by_seq);
   return Status::OK();
 }
 
@@ -79,9 +99,8 @@ Status Outbox::Add(uint64_t sequence, uint64_t cursor_after, const std::string& 
   ACCEL_RETURN_IF_ERROR(WriteFileAtomically(env_, e.path, bytes));
   std::lock_guard<std::mutex> l(mu_);
   bytes_ += e.bytes;
-  auto pos = std::lower_bound(
-      entries_.begin(), entries_.end(), sequence,
-      [](const OutboxEntry& a, uint64_t s) { return a.sequence < s; });
+  auto pos = std::lower_bound(entries_.begin(), entries_.end(), sequence,
+                              [](const OutboxEntry& a, uint64_t s) { return a.sequence < s; });
   entries_.insert(pos, e);
   return Status::OK();
 }
@@ -97,7 +116,8 @@ Status Outbox::Remove(uint64_t sequence) {
     std::lock_guard<std::mutex> l(mu_);
     auto it = std::find_if(entries_.begin(), entries_.end(),
                            [&](const OutboxEntry& x) { return x.sequence == sequence; });
-    if (it == entries_.end()) return Status::NotFound("outbox: no batch " + std::to_string(sequence));
+    if (it == entries_.end())
+      return Status::NotFound("outbox: no batch " + std::to_string(sequence));
     e = *it;
   }
   Status s = env_->RemoveFile(e.path);
@@ -119,7 +139,8 @@ Status Outbox::Reject(uint64_t sequence, const std::string& reason) {
     std::lock_guard<std::mutex> l(mu_);
     auto it = std::find_if(entries_.begin(), entries_.end(),
                            [&](const OutboxEntry& x) { return x.sequence == sequence; });
-    if (it == entries_.end()) return Status::NotFound("outbox: no batch " + std::to_string(sequence));
+    if (it == entries_.end())
+      return Status::NotFound("outbox: no batch " + std::to_string(sequence));
     e = *it;
   }
   std::string dest = JoinPath(JoinPath(dir_, "rejected"), FileName(e.sequence, e.cursor_after));
@@ -134,7 +155,22 @@ Status Outbox::Reject(uint64_t sequence, const std::string& reason) {
     bytes_ -= it->bytes;
     entries_.erase(it);
   }
+  e.path = dest;
+  rejected_.insert(std::lower_bound(rejected_.begin(), rejected_.end(), e,
+                                    [](const OutboxEntry& a, const OutboxEntry& b) {
+                                      return a.sequence < b.sequence;
+                                    }),
+                   e);
   return Status::OK();
+}
+
+std::vector<OutboxEntry> Outbox::ListRejected() const {
+  std::lock_guard<std::mutex> l(mu_);
+  return rejected_;
+}
+size_t Outbox::rejected_files() const {
+  std::lock_guard<std::mutex> l(mu_);
+  return rejected_.size();
 }
 
 bool Outbox::Full() const {

@@ -16,6 +16,7 @@
 #include <cstdlib>
 #include <map>
 #include <mutex>
+#include <optional>
 #include <random>
 #include <string>
 #include <thread>
@@ -64,6 +65,7 @@ class MemorySink : public BatchSink {
     } else {
       r.outcome = Outcome::kRejected;
       r.reason = "sequence reused with different content";
+      ++rejections_;
     }
     cv_.notify_all();
     return r;
@@ -87,6 +89,19 @@ class MemorySink : public BatchSink {
     if (it == batches_.end()) return std::nullopt;
     return it->second;
   }
+  // Every committed batch of `device`, by sequence.
+  std::map<uint64_t, std::string> Batches(const std::string& device) {
+    std::lock_guard<std::mutex> l(mu_);
+    std::map<uint64_t, std::string> out;
+    for (const auto& [key, bytes] : batches_)
+      if (key.first == device) out[key.second] = bytes;
+    return out;
+  }
+  // How many offers were answered "rejected" (a sequence reused with other content).
+  int rejections() {
+    std::lock_guard<std::mutex> l(mu_);
+    return rejections_;
+  }
   std::atomic<int> commit_delay_ms{0};
   std::atomic<bool> refuse_full{false};
 
@@ -94,6 +109,7 @@ class MemorySink : public BatchSink {
   std::mutex mu_;
   std::condition_variable cv_;
   int commit_calls_ = 0;
+  int rejections_ = 0;
   std::map<std::pair<std::string, uint64_t>, std::string> batches_;
 };
 

@@ -25,8 +25,10 @@ namespace testing {
 
 class FaultEnv : public EnvWrapper {
  public:
-  // Calls that change what is on disk (kClose is recorded but never crashes).
-  enum class Op { kCreate, kAppend, kSync, kClose, kRename, kRemove, kSyncDir, kCreateDirs };
+  // Calls that change what is on disk, plus kClose and kRead, which are
+  // recorded and can be failed but do not count as changes. After a crash
+  // reads fail too (a dead process reads nothing); closes still succeed.
+  enum class Op { kCreate, kAppend, kSync, kClose, kRename, kRemove, kSyncDir, kCreateDirs, kRead };
   static const char* OpName(Op op) {
     switch (op) {
       case Op::kCreate:
@@ -45,6 +47,8 @@ class FaultEnv : public EnvWrapper {
         return "syncdir";
       case Op::kCreateDirs:
         return "mkdirs";
+      case Op::kRead:
+        return "read";
     }
     return "?";
   }
@@ -83,7 +87,7 @@ class FaultEnv : public EnvWrapper {
     std::lock_guard<std::mutex> l(mu_);
     return crashed_;
   }
-  // Disk-changing calls attempted so far (failed ones included, close excluded).
+  // Disk-changing calls attempted so far (failed ones included; close and read excluded).
   int64_t changes() const {
     std::lock_guard<std::mutex> l(mu_);
     return changes_;
@@ -119,6 +123,11 @@ class FaultEnv : public EnvWrapper {
     ACCEL_RETURN_IF_ERROR(target()->NewWritableFile(path, &f, mode));
     out->reset(new File(this, path, std::move(f)));
     return Status::OK();
+  }
+  Status ReadFile(const std::string& path, std::string* out,
+                  uint64_t max_bytes = (64u << 20)) override {
+    ACCEL_RETURN_IF_ERROR(Check(Op::kRead, path));
+    return target()->ReadFile(path, out, max_bytes);
   }
   Status RenameFile(const std::string& from, const std::string& to) override {
     ACCEL_RETURN_IF_ERROR(Check(Op::kRename, from, to));
@@ -175,11 +184,12 @@ class FaultEnv : public EnvWrapper {
     std::lock_guard<std::mutex> l(mu_);
     Call call{op, path, to, false};
     Status result;
-    if (op != Op::kClose) {
+    if (op != Op::kClose && op != Op::kRead) {
       if (crash_after_ >= 0 && changes_ >= crash_after_) crashed_ = true;
       ++changes_;
-      if (crashed_) result = Status::IOError("injected crash: the process is dead to the disk");
     }
+    if (crashed_ && op != Op::kClose)
+      result = Status::IOError("injected crash: the process is dead to the disk");
     for (Fault& f : faults_) {
       if (!result.ok() || f.op != op || f.count <= 0) continue;
       bool match = f.substr.empty() || path.find(f.substr) != std::string::npos ||
