@@ -1,11 +1,13 @@
 // link_bench: throughput of the link over loopback with TLS on, as the watch
 // uses it (one blocking client, one batch file at a time, each waiting for the
-// receiver's commit acknowledgement). Prints figures; asserts nothing.
+// receiver's commit acknowledgement), with real 1,500-sample batch files (the
+// tests/data recordings through the codec). Prints figures; asserts nothing.
 //
 //   link_bench [--small-files N] [--big-files N] [--seed S]
 #include <sys/resource.h>
 #include <time.h>
 
+#include <algorithm>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
@@ -13,6 +15,8 @@
 #include <string>
 #include <vector>
 
+#include "common/batch_format.h"
+#include "common/csv.h"
 #include "common/env.h"
 #include "common/log.h"
 #include "link/client.h"
@@ -46,6 +50,38 @@ class FsyncSink : public BatchSink {
   }
   std::string dir_;
 };
+
+// The tests/data recordings one after another (each is shorter than a batch),
+// quantised at the default resolution and cut into 1,500-sample batch files.
+std::vector<std::string> RealBatchFiles(const std::string& data_dir) {
+  std::vector<std::string> names, files;
+  Env::Default()->GetChildren(data_dir, &names);
+  std::sort(names.begin(), names.end());
+  Resolution res;
+  std::vector<QSample> all;
+  for (const std::string& n : names) {
+    if (n.size() < 4 || n.substr(n.size() - 4) != ".csv") continue;
+    std::vector<Sample> samples;
+    Status st = ReadSampleCsvFile(JoinPath(data_dir, n), &samples);
+    for (const Sample& smp : samples) {
+      QSample q;
+      if (st.ok()) st = res.Quantise(smp, &q);
+      if (st.ok()) all.push_back(q);
+    }
+    if (!st.ok()) std::fprintf(stderr, "%s: %s\n", n.c_str(), st.ToString().c_str());
+  }
+  uint64_t seq = 1;
+  for (size_t i = 0; i + 1500 <= all.size(); i += 1500) {
+    BatchHeader h;
+    h.device_id = "bench-watch";
+    h.sequence = seq++;
+    h.resolution_g = res.step_g();
+    std::string bytes;
+    if (EncodeBatch(h, all.data() + i, 1500, &bytes).ok()) files.push_back(std::move(bytes));
+  }
+  if (files.empty()) std::fprintf(stderr, "fewer than 1,500 samples under %s\n", data_dir.c_str());
+  return files;
+}
 
 double CpuSeconds() {
   timespec ts;
@@ -81,7 +117,7 @@ void Run(const char* label, const std::string& endpoint, const std::string& psk,
   double secs = (MonoNowNanos() - t0) / 1e9;
   double cpu = CpuSeconds() - cpu0;
   std::printf(
-      "%-44s %6d files  %9.1f files/s  %8.2f MiB/s  %7.1f us/file  cpu %.2f s (both ends)\n", label,
+      "%-50s %6d files  %9.1f files/s  %8.2f MiB/s  %7.1f us/file  cpu %.2f s (both ends)\n", label,
       count, count / secs, bytes / secs / (1 << 20), secs * 1e6 / count, cpu);
 }
 
@@ -99,7 +135,7 @@ void Handshakes(const std::string& endpoint, const std::string& psk, int n) {
     }
   }
   double secs = (MonoNowNanos() - t0) / 1e9;
-  std::printf("%-44s %6d conns  %9.1f conns/s  %7.2f ms/connect (TLS 1.3 PSK+ECDHE, HELLO)\n",
+  std::printf("%-50s %6d conns  %9.1f conns/s  %7.2f ms/connect (TLS 1.3 PSK+ECDHE, HELLO)\n",
               "connect", n, n / secs, secs * 1e3 / n);
 }
 
@@ -128,10 +164,13 @@ int Main(int argc, char** argv) {
     for (auto& ch : s) ch = static_cast<char>(rng());
     return s;
   };
-  // A 1,500-sample batch file is ~6-10 KB (header + delta-coded samples); use 8 KiB of random
-  // bytes.
-  std::vector<std::string> small_files;
-  for (int i = 0; i < 16; ++i) small_files.push_back(random_bytes(8192));
+  // Real batch files: the recordings in tests/data cut into 1,500-sample
+  // batches and encoded by the codec, exactly what the agent sends.
+  std::vector<std::string> small_files = RealBatchFiles(JoinPath(ACCEL_SOURCE_DIR, "tests/data"));
+  if (small_files.empty()) return 1;
+  uint64_t total = 0;
+  for (const std::string& f : small_files) total += f.size();
+  const double mean_kib = static_cast<double>(total) / small_files.size() / 1024.0;
   std::vector<std::string> big_files = {random_bytes(1 << 20)};
 
   std::printf("link_bench: loopback, TLS_AES_128_GCM_SHA256, chunk 64 KiB, seed %llu\n",
@@ -150,8 +189,10 @@ int Main(int argc, char** argv) {
       return 1;
     }
     std::string kind = endpoint.substr(0, endpoint.find(':'));
-    Run(("8 KiB files (1,500 samples), " + kind + ", null sink").c_str(), (*server)->endpoint(),
-        psk, small_files, small);
+    char label[96];
+    std::snprintf(label, sizeof label, "1,500-sample batches (%.1f KiB), %s, null sink", mean_kib,
+                  kind.c_str());
+    Run(label, (*server)->endpoint(), psk, small_files, small);
     Run(("1 MiB files, " + kind + ", null sink").c_str(), (*server)->endpoint(), psk, big_files,
         big);
     if (kind == "tcp") Handshakes((*server)->endpoint(), psk, 200);
@@ -166,7 +207,7 @@ int Main(int argc, char** argv) {
     so.psk_for_device = PskDirectory(keys);
     auto server = Server::Start(so, &sink);
     if (!server.ok()) return 1;
-    Run("8 KiB files, tcp, fsync'ed store (durable ack)", (*server)->endpoint(), psk, small_files,
+    Run("1,500-sample batches, tcp, fsync'ed store", (*server)->endpoint(), psk, small_files,
         small / 3);
     (*server)->Stop();
   }
