@@ -26,6 +26,13 @@ struct AwsCredentials {
   std::string Redacted() const;
 };
 
+// What `status` shows about the credentials in use: never a secret.
+struct CredentialInfo {
+  std::string source;           // "static", "cognito", ...
+  std::string identity_id;      // the partition key of the rows
+  int64_t expiration_unix = 0;  // of the credentials held now; 0 = none (static keys); -1 = unknown
+};
+
 class CredentialsProvider {
  public:
   virtual ~CredentialsProvider() = default;
@@ -39,6 +46,9 @@ class CredentialsProvider {
   // The service rejected the last credentials (expired or unknown token): the
   // next Get must not return them from a cache.
   virtual void Invalidate() = 0;
+  // For `status` and the metrics: cheap, never refreshes or blocks on the
+  // network. Thread-safe.
+  virtual CredentialInfo Describe() const { return {"unknown", identity_id(), -1}; }
 };
 
 // Fixed keys (development, local servers). Invalidate() is a no-op: there is
@@ -54,6 +64,10 @@ class StaticCredentialsProvider : public CredentialsProvider {
   Result<AwsCredentials> Get(int64_t now_unix, int64_t min_validity_s) override;
   std::string identity_id() const override { return identity_id_; }
   void Invalidate() override {}
+  // Source "static"; expiry none (0) unless the keys carry one.
+  CredentialInfo Describe() const override {
+    return {"static", identity_id_, creds_.expiration_unix};
+  }
 
  private:
   AwsCredentials creds_;

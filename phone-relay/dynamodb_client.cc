@@ -397,9 +397,27 @@ void DynamoDbClient::Run(const std::vector<Op*>& ops) {
   }
 }
 
+namespace {
+// The table a request body names ("TableName", or the first key of a
+// BatchWriteItem's "RequestItems"), so that every error message says which
+// table: a missing table or a wrong region must be obvious from the log.
+std::string TableOfBody(std::string_view body) {
+  for (std::string_view key : {std::string_view("\"TableName\":\""),
+                               std::string_view("\"RequestItems\":{\"")}) {
+    size_t a = body.find(key);
+    if (a == std::string_view::npos || a > 64) continue;
+    a += key.size();
+    size_t b = body.find('"', a);
+    if (b != std::string_view::npos && b - a <= 255) return std::string(body.substr(a, b - a));
+  }
+  return "";
+}
+}  // namespace
+
 Result<std::string> DynamoDbClient::Call(const std::string& target, std::string body) {
   Op op;
   op.target = target;
+  op.table = TableOfBody(body);
   op.req.body = std::move(body);
   Run({&op});
   if (!op.status.ok()) return op.status;

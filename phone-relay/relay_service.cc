@@ -1,5 +1,8 @@
 #include "phone-relay/relay_service.h"
 
+#include <time.h>
+
+#include <ctime>
 #include <nlohmann/json.hpp>
 
 #include "common/env.h"
@@ -43,7 +46,42 @@ RelayStoreOptions StoreOptions(const RelayConfig& c) {
   return o;
 }
 
+CredentialState StateOf(const CredentialInfo& c) {
+  return CredentialState{c.source, c.identity_id, c.expiration_unix};
+}
+
+std::string IsoUtc(int64_t unix_s) {
+  time_t t = static_cast<time_t>(unix_s);
+  struct tm tm;
+  gmtime_r(&t, &tm);
+  char buf[32];
+  std::strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%SZ", &tm);
+  return buf;
+}
+
+// Every key here is documented in docs/phone-relay.md ("Status and metrics");
+// a test holds the two to each other.
 nlohmann::json StoreStatusJson(const StoreStatus& s) {
+  nlohmann::json held = nlohmann::json::array();
+  for (const HeldDevice& h : s.held_devices)
+    held.push_back({{"device", h.device_id},
+                    {"slot", h.slot},
+                    {"slot_owner", h.slot_owner},
+                    {"reason", "shares DynamoDB sort-key slot " + std::to_string(h.slot) +
+                                   " with device '" + h.slot_owner +
+                                   "': its rows are held in SQLite, not uploaded; give one of "
+                                   "them another device id"}});
+  const CredentialState& c = s.credentials;
+  nlohmann::json expiry_unix = nullptr;
+  std::string expiry = "unknown";
+  if (c.source.empty()) {
+    expiry = "not recorded yet";
+  } else if (c.expiry_unix == 0) {
+    expiry = "none";
+  } else if (c.expiry_unix > 0) {
+    expiry_unix = c.expiry_unix;
+    expiry = IsoUtc(c.expiry_unix);
+  }
   return {{"pending_rows", s.pending_rows},
           {"complete_rows", s.complete_rows},
           {"oldest_unsent_sample_ns", s.oldest_unsent_t_ns},
@@ -56,7 +94,30 @@ nlohmann::json StoreStatusJson(const StoreStatus& s) {
           {"rows_failed", s.rows_failed},
           {"quarantined_batches", s.quarantined_batches},
           {"quarantined_rows", s.quarantined_rows},
-          {"last_error", s.last_error}};
+          {"devices_held", s.held_devices.size()},
+          {"held_devices", held},
+          {"last_error", s.last_error},
+          {"last_error_unix_ns",
+           s.last_error.empty() ? nlohmann::json(nullptr) : nlohmann::json(s.last_error_unix_ns)},
+          {"credential_source", c.source.empty() ? "not recorded yet" : c.source},
+          {"identity_id",
+           c.identity_id.empty() ? nlohmann::json(nullptr) : nlohmann::json(c.identity_id)},
+          {"credential_expiry", expiry},
+          {"credential_expiry_unix", expiry_unix}};
+}
+
+// A Prometheus label value: backslash, quote and newline escaped.
+std::string LabelValue(const std::string& v) {
+  std::string out;
+  for (char ch : v) {
+    if (ch == '\\' || ch == '"') out += '\\';
+    if (ch == '\n') {
+      out += "\\n";
+      continue;
+    }
+    out += ch;
+  }
+  return out;
 }
 
 }  // namespace
@@ -72,6 +133,7 @@ Result<std::unique_ptr<RelayService>> RelayService::Start(
   auto store = RelayStore::Open(StoreOptions(config));
   if (!store.ok()) return store.status();
   s->store_ = std::move(store.value());
+  s->store_->NoteCredentials(StateOf(s->creds_->Describe()));
 
   DynamoDbClientOptions co;
   co.endpoint.endpoint_url = config.endpoint_url;
@@ -100,7 +162,13 @@ Result<std::unique_ptr<RelayService>> RelayService::Start(
   UploaderOptions uo;
   uo.table = config.table;
   CredentialsProvider* cp = s->creds_.get();
-  uo.identity_id = [cp] { return cp->identity_id(); };
+  RelayStore* sp = s->store_.get();
+  // Asked once per pass; what it returns is also what `status` shows.
+  uo.identity_id = [cp, sp] {
+    CredentialInfo info = cp->Describe();
+    sp->NoteCredentials(StateOf(info));
+    return info.identity_id;
+  };
   s->uploader_.reset(new Uploader(s->store_.get(), std::move(callers), uo));
   s->sink_.reset(new WakingSink(s->store_.get(), s->uploader_.get()));
   Uploader* up = s->uploader_.get();
@@ -152,22 +220,26 @@ void RelayService::Stop() {
 
 std::string RelayService::StatusJson() {
   nlohmann::json j;
+  // The provider's view now (cheap, no refresh), recorded for the offline status.
+  store_->NoteCredentials(StateOf(creds_->Describe()));
   auto st = store_->GetStatus();
-  if (st.ok()) j = StoreStatusJson(*st);
-  else j["store_error"] = st.status().ToString();
+  if (st.ok()) {
+    j = StoreStatusJson(*st);
+    j["leased_rows"] = st->leased_rows;
+  } else {
+    j["store_error"] = st.status().ToString();
+  }
   UploadStats u = uploader_->totals();
   j["upload_requests"] = u.requests;
   j["rows_acked"] = u.rows_acked;
   j["rows_unprocessed"] = u.rows_unprocessed;
   j["rows_quarantined_now"] = u.rows_quarantined;
   j["merges"] = u.merges;
-  if (!u.last_error.empty()) j["last_upload_error"] = u.last_error;
-  j["identity_id"] = creds_->identity_id();
-  auto c = creds_->Get(Clock::Real()->NowUnixNanos() / 1000000000, 0);
-  j["credential_expiry_unix"] = c.ok() ? c->expiration_unix : -1;  // 0 = static, never expires
+  j["last_upload_error"] = u.last_error;
   if (server_) {
     link::Server::Stats ls = server_->stats();
     j["link_connections"] = ls.connections;
+    j["link_refused_over_limit"] = ls.refused_over_limit;
     j["link_handshake_failures"] = ls.handshake_failures;
     j["link_protocol_errors"] = ls.protocol_errors;
     j["link_batches_acked"] = ls.batches_acked;
@@ -186,8 +258,12 @@ std::string RelayService::PrometheusText() {
     std::snprintf(buf, sizeof buf, "%.17g", v);
     out += "# TYPE " + name + " gauge\n" + name + " " + buf + "\n";
   }
-  out += "# TYPE accel_relay_info gauge\naccel_relay_info{identity_id=\"" +
-         j.value("identity_id", std::string()) + "\",table=\"" + config_.table + "\"} 1\n";
+  std::string identity = j.contains("identity_id") && j["identity_id"].is_string()
+                             ? j["identity_id"].get<std::string>()
+                             : "";
+  out += "# TYPE accel_relay_info gauge\naccel_relay_info{identity_id=\"" + LabelValue(identity) +
+         "\",table=\"" + LabelValue(config_.table) + "\",credential_source=\"" +
+         LabelValue(j.value("credential_source", std::string())) + "\"} 1\n";
   return out;
 }
 

@@ -6,6 +6,7 @@
 #include <algorithm>
 #include <cinttypes>
 #include <cstdio>
+#include <cstdlib>
 #include <cstring>
 #include <map>
 
@@ -111,6 +112,14 @@ CREATE TABLE pruned(
 INSERT INTO pruned(device, through_second)
   SELECT device, CAST(strftime('%s','now') AS INTEGER) - 7 * 86400 FROM devices;
 )sql",
+    // Version 3: what `status` must show after a restart or while the daemon
+    // is down: the last error and when, the credential source, identity id
+    // and expiry in use (names in RelayStore::LoadMetaLocked).
+    R"sql(
+CREATE TABLE meta(
+  name TEXT PRIMARY KEY,
+  value TEXT NOT NULL) WITHOUT ROWID;
+)sql",
 };
 constexpr int kSchemaVersion = sizeof(kMigrations) / sizeof(kMigrations[0]);
 
@@ -134,6 +143,7 @@ enum StmtId {
   kInsertRejected,
   kBumpCounter,
   kGetPruned,
+  kSetMeta,
   kPageCount,
   kFreelistCount,
   kNumStmts
@@ -173,6 +183,7 @@ const char* const kStmtSql[kNumStmts] = {
     "INSERT INTO counters(name,value) VALUES(?1,?2) "
     "ON CONFLICT(name) DO UPDATE SET value=value+excluded.value",
     "SELECT through_second FROM pruned WHERE device=?1",
+    "INSERT OR REPLACE INTO meta(name,value) VALUES(?1,?2)",
     "PRAGMA page_count",
     "PRAGMA freelist_count",
 };
@@ -320,10 +331,63 @@ Status RelayStore::Init() {
     if (rc != SQLITE_OK) return SqlError(kStmtSql[i], rc);
     stmts_.emplace_back(new Stmt(s));
   }
+  ACCEL_RETURN_IF_ERROR(LoadMetaLocked());
   auto used = UsedBytesLocked();
   if (!used.ok()) return used.status();
   refusing_full_ = *used > options_.size_budget_bytes;
   return Status::OK();
+}
+
+Status RelayStore::LoadMetaLocked() {
+  sqlite3_stmt* q = nullptr;
+  int rc = sqlite3_prepare_v2(db_, "SELECT name, value FROM meta", -1, &q, nullptr);
+  if (rc != SQLITE_OK) return SqlError("read meta", rc);
+  Stmt s(q);
+  while ((rc = s.Step()) == SQLITE_ROW) {
+    const std::string name = s.Text(0), value = s.Text(1);
+    if (name == "last_error") {
+      last_error_ = persisted_error_ = value;
+    } else if (name == "last_error_unix_ns") {
+      last_error_ns_ = std::strtoll(value.c_str(), nullptr, 10);
+    } else if (name == "credential_source") {
+      credentials_.source = value;
+    } else if (name == "identity_id") {
+      credentials_.identity_id = value;
+    } else if (name == "credential_expiry_unix") {
+      credentials_.expiry_unix = std::strtoll(value.c_str(), nullptr, 10);
+    }
+  }
+  if (rc != SQLITE_DONE) return SqlError("read meta", rc);
+  return Status::OK();
+}
+
+Status RelayStore::SetMetaLocked(const char* name, const std::string& value) {
+  Stmt& m = stmts_[kSetMeta]->Reset().BindText(1, name).BindText(2, value);
+  int rc = m.Step();
+  m.Reset();
+  if (rc != SQLITE_DONE) return SqlError("write meta", rc);
+  return Status::OK();
+}
+
+void RelayStore::RecordErrorLocked(const std::string& error, int64_t failed_rows) {
+  last_error_ = ScrubSecrets(error);
+  last_error_ns_ = NowNanos();
+  const bool new_text = last_error_ != persisted_error_;
+  if (failed_rows == 0 && !new_text) return;  // nothing new to keep
+  // Inside another operation's transaction (it failed and is being unwound by
+  // the caller) the memory copy must do; the next error persists.
+  if (!sqlite3_get_autocommit(db_)) return;
+  Status st = Exec("BEGIN IMMEDIATE");
+  if (!st.ok()) return;  // best effort: the database may be the problem
+  if (failed_rows > 0) st = BumpCounterLocked("rows_failed", failed_rows);
+  if (st.ok()) st = SetMetaLocked("last_error", last_error_);
+  if (st.ok()) st = SetMetaLocked("last_error_unix_ns", std::to_string(last_error_ns_));
+  if (st.ok()) st = Exec("COMMIT");
+  if (!st.ok()) {
+    RollbackLocked();
+    return;
+  }
+  persisted_error_ = last_error_;
 }
 
 Status RelayStore::Migrate() {
@@ -414,7 +478,7 @@ Result<IngestResult> RelayStore::Ingest(const std::string& device_id, uint64_t s
   if (!r.ok()) {
     // Nothing of this batch is stored; the caller must not acknowledge it.
     RollbackLocked();
-    last_error_ = r.status().ToString();
+    RecordErrorLocked(r.status().ToString(), 0);
   }
   return r;
 }
@@ -635,10 +699,11 @@ Status RelayStore::LeaseRows(size_t max_rows, std::vector<PendingRow>* out,
       auto [it, fresh] = owner.emplace(slot, d.first);
       if (fresh) {
         allowed.push_back(d);
-      } else {
-        last_error_ = "devices '" + it->second + "' and '" + d.first +
-                      "' share DynamoDB sort-key slot " + std::to_string(slot) + ": rows of '" +
-                      d.first + "' are held (not uploaded); give one of them another device id";
+      } else if (warned_held_.insert(d.first).second) {
+        // Said once per process here; `status` lists held devices every time.
+        LogWarn("devices '" + it->second + "' and '" + d.first + "' share DynamoDB sort-key slot " +
+                std::to_string(slot) + ": rows of '" + d.first +
+                "' are held (not uploaded); give one of them another device id");
       }
     }
     devices = std::move(allowed);
@@ -745,11 +810,8 @@ Status RelayStore::LeaseRows(size_t max_rows, std::vector<PendingRow>* out,
 void RelayStore::ReleaseLease(const PendingRow& row, const std::string& error) {
   std::lock_guard<std::mutex> lock(mu_);
   leased_.erase({row.device_id, row.second});
-  if (!error.empty()) {
-    last_error_ = ScrubSecrets(error);
-    // Counting is best effort: a failed counter update must not hide the row.
-    BumpCounterLocked("rows_failed", 1);
-  }
+  // Counting is best effort: a failed counter update must not hide the row.
+  if (!error.empty()) RecordErrorLocked(error, 1);
 }
 
 Status RelayStore::AckUploaded(const PendingRow& row, const std::vector<uint64_t>& item_seqs,
@@ -769,7 +831,7 @@ Status RelayStore::AckUploadedMany(const std::vector<Ack>& acks) {
   if (!st.ok()) return st;
   auto fail = [&](Status s) {
     RollbackLocked();
-    last_error_ = s.ToString();
+    RecordErrorLocked(s.ToString(), 0);
     return s;
   };
   const int64_t now = NowNanos();
@@ -813,37 +875,119 @@ Status RelayStore::QuarantineRow(const PendingRow& row, const std::string& messa
   // Server messages are scrubbed by the client already; scrubbed again here
   // because this text is kept in the database (redact.h).
   const std::string scrubbed = ScrubSecrets(message);
-  last_error_ =
-      "row (" + row.device_id + ", " + std::to_string(row.second) + ") rejected: " + scrubbed;
   Status st = Exec("BEGIN IMMEDIATE");
   if (!st.ok()) return st;
   auto fail = [&](Status s) {
     RollbackLocked();
     return s;
   };
+  // What is set aside is exactly what DynamoDB refused: the leased version.
+  // Batches merged into the row while it was in flight (a newer version) were
+  // not part of the refused item: their samples stay pending as the row's
+  // remainder, so the row leaves pending now and rejected_rows never gets the
+  // same samples twice.
+  PendingRow current;
+  bool exists = false;
+  {
+    Stmt& get = stmts_[kGetPending]->Reset().BindText(1, row.device_id).Bind(2, row.second);
+    int rc = get.Step();
+    if (rc == SQLITE_ROW) {
+      exists = true;
+      current.resolution_g = get.Double(0);
+      current.count = static_cast<uint32_t>(get.Int(1));
+      current.block = get.Blob(3);
+      current.origin = get.Blob(4);
+      Status ps = ParseSeqList(get.Text(5), &current.seqs);
+      current.version = get.Int(6);
+      get.Reset();
+      if (!ps.ok()) return fail(ps.WithContext(options_.path + ": pending row seqs"));
+    } else {
+      get.Reset();
+      if (rc != SQLITE_DONE) return fail(SqlError("read pending row", rc));
+    }
+  }
+  // The remainder: samples of the seqs after the leased row's (seqs are only
+  // ever appended). When the row does not extend the leased one as expected,
+  // the whole current row is set aside instead: never a repeat, never a loss.
+  const PendingRow* rejected = &row;
+  bool keep_remainder = false;
+  SecondSamples rest;
+  std::vector<uint64_t> rest_seqs;
+  if (exists && current.version != row.version) {
+    const size_t k = row.seqs.size();
+    bool extends = current.seqs.size() > k &&
+                   std::equal(row.seqs.begin(), row.seqs.end(), current.seqs.begin()) &&
+                   current.resolution_g == row.resolution_g;
+    std::vector<QSample> all;
+    std::vector<uint32_t> origin;
+    if (extends) {
+      extends = DecodeSecondBlock(row.second, current.resolution_g, current.block, &all).ok() &&
+                DecodeOrigin(current.origin, all.size(), &origin).ok();
+    }
+    if (extends) {
+      for (size_t i = 0; i < all.size(); ++i) {
+        if (origin[i] < k) continue;
+        rest.samples.push_back(all[i]);
+        rest.origin.push_back(origin[i] - static_cast<uint32_t>(k));
+      }
+      rest_seqs.assign(current.seqs.begin() + static_cast<ptrdiff_t>(k), current.seqs.end());
+      extends = !rest.samples.empty() && rest.samples.size() + row.count == all.size();
+    }
+    if (extends) {
+      keep_remainder = true;
+    } else {
+      current.device_id = row.device_id;
+      current.second = row.second;
+      rejected = &current;
+    }
+  }
   // The rejected row keeps its block: nothing is dropped, only set aside.
   Stmt& ins = stmts_[kInsertRejected]->Reset();
-  std::string seq_text = FormatSeqList(row.seqs);
+  std::string seq_text = FormatSeqList(rejected->seqs);
   ins.BindText(1, row.device_id)
       .Bind(2, row.second)
       .BindText(3, scrubbed)
-      .Bind(4, row.resolution_g)
-      .Bind(5, int64_t(row.count))
-      .BindBlob(6, row.block)
+      .Bind(4, rejected->resolution_g)
+      .Bind(5, int64_t(rejected->count))
+      .BindBlob(6, rejected->block)
       .BindText(7, seq_text)
       .Bind(8, NowNanos());
   int rc = ins.Step();
   ins.Reset();
   if (rc != SQLITE_DONE) return fail(SqlError("insert rejected row", rc));
-  Stmt& del = stmts_[kDeletePendingVersion]->Reset();
-  del.BindText(1, row.device_id).Bind(2, row.second).Bind(3, row.version);
-  rc = del.Step();
-  del.Reset();
-  if (rc != SQLITE_DONE) return fail(SqlError("delete rejected row", rc));
+  if (keep_remainder) {
+    std::string block, origin;
+    Status es = EncodeSecondBlock(row.second, current.resolution_g, rest.samples, &block);
+    if (!es.ok()) return fail(es.WithContext("remainder of a rejected row"));
+    EncodeOrigin(rest.origin, &origin);
+    std::string rest_text = FormatSeqList(rest_seqs);
+    Stmt& up = stmts_[kUpsertPending]->Reset();
+    up.BindText(1, row.device_id)
+        .Bind(2, row.second)
+        .Bind(3, current.resolution_g)
+        .Bind(4, int64_t(rest.samples.size()))
+        .Bind(5, rest.samples.front().t_ns)
+        .BindBlob(6, block)
+        .BindBlob(7, origin)
+        .BindText(8, rest_text)
+        .Bind(9, current.version + 1)
+        .Bind(10, NowNanos());
+    rc = up.Step();
+    up.Reset();
+    if (rc != SQLITE_DONE) return fail(SqlError("keep the remainder of a rejected row", rc));
+  } else if (exists) {
+    Stmt& del = stmts_[kDeletePendingAny]->Reset().BindText(1, row.device_id).Bind(2, row.second);
+    rc = del.Step();
+    del.Reset();
+    if (rc != SQLITE_DONE) return fail(SqlError("delete rejected row", rc));
+  }
   st = BumpCounterLocked("quarantined_rows", 1);
   if (!st.ok()) return fail(st);
   st = Exec("COMMIT");
-  return st.ok() ? st : fail(st);
+  if (!st.ok()) return fail(st);
+  RecordErrorLocked(
+      "row (" + row.device_id + ", " + std::to_string(row.second) + ") rejected: " + scrubbed, 0);
+  return Status::OK();
 }
 
 Status RelayStore::PruneUploaded() {
@@ -868,7 +1012,41 @@ Status RelayStore::PruneUploaded() {
 
 void RelayStore::NoteError(const std::string& error) {
   std::lock_guard<std::mutex> lock(mu_);
-  last_error_ = ScrubSecrets(error);
+  RecordErrorLocked(error, 0);
+}
+
+void RelayStore::NoteUploadFailure(int64_t rows, const std::string& error) {
+  std::lock_guard<std::mutex> lock(mu_);
+  RecordErrorLocked(error, rows);
+}
+
+void RelayStore::NoteCredentials(const CredentialState& c) {
+  std::lock_guard<std::mutex> lock(mu_);
+  if (c == credentials_) return;
+  credentials_ = c;
+  if (Exec("BEGIN IMMEDIATE").ok()) {
+    Status st = SetMetaLocked("credential_source", c.source);
+    if (st.ok()) st = SetMetaLocked("identity_id", c.identity_id);
+    if (st.ok()) st = SetMetaLocked("credential_expiry_unix", std::to_string(c.expiry_unix));
+    if (st.ok()) st = Exec("COMMIT");
+    if (!st.ok()) RollbackLocked();
+  }
+}
+
+Status RelayStore::HeldDevicesLocked(std::vector<HeldDevice>* out) {
+  out->clear();
+  std::map<uint32_t, std::string> owner;
+  Stmt& d = stmts_[kListDevices]->Reset();
+  int rc;
+  while ((rc = d.Step()) == SQLITE_ROW) {  // sorted by device id: the smallest keeps the slot
+    std::string dev = d.Text(0);
+    uint32_t slot = DeviceSlot(dev);
+    auto [it, fresh] = owner.emplace(slot, dev);
+    if (!fresh) out->push_back(HeldDevice{dev, slot, it->second});
+  }
+  d.Reset();
+  if (rc != SQLITE_DONE) return SqlError("list devices", rc);
+  return Status::OK();
 }
 
 Result<StoreStatus> RelayStore::GetStatus() {
@@ -882,6 +1060,9 @@ Result<StoreStatus> RelayStore::GetStatus() {
   s.refusing_full = refusing_full_ || *used > options_.size_budget_bytes;
   s.leased_rows = static_cast<int64_t>(leased_.size());
   s.last_error = last_error_;
+  s.last_error_unix_ns = last_error_.empty() ? 0 : last_error_ns_;
+  s.credentials = credentials_;
+  ACCEL_RETURN_IF_ERROR(HeldDevicesLocked(&s.held_devices));
   sqlite3_stmt* q = nullptr;
   const char* sql =
       "SELECT COUNT(*), "

@@ -13,6 +13,10 @@
 //   pruned         per device, the largest second whose upload record was
 //                  pruned: rows at or below it take the merge path
 //   rejected_rows  rows DynamoDB refused with a validation error, with its message
+//   counters       batches committed/duplicate, rows uploaded/failed, quarantines
+//   meta           the last error (and when), the credential source, identity
+//                  id and expiry the daemon last used: `phone-relay status`
+//                  reads them while the daemon is down
 //
 // Thread-safe: one connection behind a mutex. The link server calls Ingest()
 // from its threads while the uploader leases and acknowledges rows.
@@ -81,6 +85,26 @@ struct PendingRow {
   bool needs_merge = false;
 };
 
+// The credentials the uploader signs with, as `status` shows them (never a
+// secret). Recorded by the daemon (NoteCredentials) so the offline `status`
+// can show them too.
+struct CredentialState {
+  std::string source;       // "static", "cognito", ...; empty: never recorded
+  std::string identity_id;  // the partition key of the rows
+  int64_t expiry_unix = 0;  // 0: does not expire; -1: unknown
+  bool operator==(const CredentialState& o) const {
+    return source == o.source && identity_id == o.identity_id && expiry_unix == o.expiry_unix;
+  }
+};
+
+// A device whose rows are held because its sort-key slot collides with a
+// device of a smaller id (docs/dynamodb-row.md).
+struct HeldDevice {
+  std::string device_id;
+  uint32_t slot = 0;
+  std::string slot_owner;  // the device that keeps the slot
+};
+
 // A snapshot for `status` and the metrics endpoint.
 struct StoreStatus {
   int64_t pending_rows = 0;
@@ -93,10 +117,13 @@ struct StoreStatus {
   int64_t batches_committed = 0;
   int64_t batches_duplicate = 0;
   int64_t rows_uploaded = 0;
-  int64_t rows_failed = 0;  // upload attempts that failed (retried later)
+  int64_t rows_failed = 0;  // rows whose upload attempt failed (kept, retried later)
   int64_t quarantined_batches = 0;
   int64_t quarantined_rows = 0;
-  std::string last_error;
+  std::string last_error;          // persisted: survives restarts; "" if none yet
+  int64_t last_error_unix_ns = 0;  // when it was noted; 0 if none
+  CredentialState credentials;     // as last recorded
+  std::vector<HeldDevice> held_devices;
 };
 
 class RelayStore {
@@ -124,7 +151,8 @@ class RelayStore {
   // With `include_incomplete`, rows that are not complete yet are leased too
   // (shutdown drain, tests).
   Status LeaseRows(size_t max_rows, std::vector<PendingRow>* out, bool include_incomplete = false);
-  // Gives a lease back without change (upload failed; try again later).
+  // Gives a lease back without change (upload failed; try again later). A
+  // non-empty `error` counts the row as failed (NoteUploadFailure).
   void ReleaseLease(const PendingRow& row, const std::string& error);
 
   // DynamoDB acknowledged `row` as a full item holding the seqs
@@ -150,8 +178,15 @@ class RelayStore {
   Status PruneUploaded();
 
   Result<StoreStatus> GetStatus();
-  // Records an error for `status` (e.g. from the uploader).
+  // Records an error for `status` (e.g. from the uploader), scrubbed of
+  // secrets (redact.h), in memory and in the meta table (written only when it
+  // changed). Best effort: failing to record an error is not an error.
   void NoteError(const std::string& error);
+  // `rows` rows failed to upload (they stay pending): adds them to the
+  // rows_failed counter and records `error`, in one transaction.
+  void NoteUploadFailure(int64_t rows, const std::string& error);
+  // Records the credentials in use (written only when they changed).
+  void NoteCredentials(const CredentialState& c);
 
   // Diagnostics and tests: every pending row (decoded fields, unleased too).
   Status ListPendingRows(std::vector<PendingRow>* out);
@@ -195,6 +230,10 @@ class RelayStore {
                                const std::string& reason, std::string_view bytes);
   Status RollbackLocked();
   Status BumpCounterLocked(const char* name, int64_t by);
+  Status SetMetaLocked(const char* name, const std::string& value);
+  Status LoadMetaLocked();
+  void RecordErrorLocked(const std::string& error, int64_t failed_rows);
+  Status HeldDevicesLocked(std::vector<HeldDevice>* out);
   int64_t NowNanos() const;
 
   RelayStoreOptions options_;
@@ -204,6 +243,10 @@ class RelayStore {
   std::set<std::pair<std::string, int64_t>> leased_;
   std::map<std::string, int64_t> lease_cursor_;  // per device, see LeaseRows
   std::string last_error_;
+  int64_t last_error_ns_ = 0;
+  std::string persisted_error_;  // the last_error the meta table holds
+  CredentialState credentials_;
+  std::set<std::string> warned_held_;  // devices whose hold was logged once
   bool refusing_full_ = false;
 };
 

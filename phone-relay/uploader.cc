@@ -125,17 +125,20 @@ int64_t Uploader::BackoffNs(int attempt) {
   return std::uniform_int_distribution<int64_t>(0, std::max<int64_t>(cap, 1))(rng_) * 1000000;
 }
 
-void Uploader::Requeue(const PendingRow& row, int attempt, const std::string& error,
-                       UploadStats* stats) {
+void Uploader::Requeue(const PendingRow& row, int attempt) {
   // The row stays leased in the store (so no other pass sends it) and goes
   // out again when its backoff expires.
   int64_t when = clock_->MonotonicNanos() + BackoffNs(attempt);
-  if (!error.empty()) {
-    stats->last_error = error;
-    store_->NoteError(error);
-  }
   std::lock_guard<std::mutex> lock(mu_);
   retry_.push_back(Retry{row, attempt, when});
+}
+
+void Uploader::NoteFailure(int64_t rows, const std::string& error, UploadStats* stats) {
+  // One store write per failed request, not per row: the counter and the
+  // last error persist for `status` (also after a restart).
+  stats->rows_failed += rows;
+  stats->last_error = error;
+  store_->NoteUploadFailure(rows, error);
 }
 
 void Uploader::UploadGroup(DynamoDbCaller* caller, Group group, std::vector<int>* attempts,
@@ -161,20 +164,20 @@ void Uploader::UploadGroup(DynamoDbCaller* caller, Group group, std::vector<int>
       }
       // The server's verdict on this very row: set aside, never retried in a loop.
       Status q = store_->QuarantineRow(group[0], st.ToString());
-      if (!q.ok())
-        Requeue(group[0], (*attempts)[0] + 1, q.ToString(), stats);
-      else
+      if (!q.ok()) {
+        Requeue(group[0], (*attempts)[0] + 1);
+        NoteFailure(1, q.ToString(), stats);
+      } else {
         ++stats->rows_quarantined;
+      }
       LogWarn("row (" + group[0].device_id + ", " + std::to_string(group[0].second) +
               ") rejected by DynamoDB: " + st.ToString());
       return;
     }
     // Throttled beyond the client's retries, network, credentials, missing
     // table: nothing is known to be written; all rows wait and go again.
-    for (size_t i = 0; i < group.size(); ++i) {
-      Requeue(group[i], (*attempts)[i] + 1, st.ToString(), stats);
-      ++stats->rows_failed;
-    }
+    for (size_t i = 0; i < group.size(); ++i) Requeue(group[i], (*attempts)[i] + 1);
+    NoteFailure(int64_t(group.size()), st.ToString(), stats);
     return;
   }
   // Success: every item not in UnprocessedItems was written. Items are
@@ -207,20 +210,16 @@ void Uploader::UploadGroup(DynamoDbCaller* caller, Group group, std::vector<int>
     // An answer we cannot read acknowledges nothing: all rows go again
     // (writes are idempotent).
     std::string err = std::string("BatchWriteItem: unreadable response: ") + e.what();
-    for (size_t i = 0; i < group.size(); ++i) {
-      Requeue(group[i], (*attempts)[i] + 1, err, stats);
-      ++stats->rows_failed;
-    }
+    for (size_t i = 0; i < group.size(); ++i) Requeue(group[i], (*attempts)[i] + 1);
+    NoteFailure(int64_t(group.size()), err, stats);
     return;
   }
   size_t matched = 0;
   for (const PendingRow& row : group) matched += unprocessed.count({row.device_id, row.second});
   if (unmatched || matched != unprocessed.size()) {
     std::string err = "BatchWriteItem: UnprocessedItems names an item that was not sent";
-    for (size_t i = 0; i < group.size(); ++i) {
-      Requeue(group[i], (*attempts)[i] + 1, err, stats);
-      ++stats->rows_failed;
-    }
+    for (size_t i = 0; i < group.size(); ++i) Requeue(group[i], (*attempts)[i] + 1);
+    NoteFailure(int64_t(group.size()), err, stats);
     return;
   }
   std::vector<RelayStore::Ack> acks;
@@ -228,7 +227,7 @@ void Uploader::UploadGroup(DynamoDbCaller* caller, Group group, std::vector<int>
     const PendingRow& row = group[i];
     if (unprocessed.count({row.device_id, row.second})) {
       ++stats->rows_unprocessed;
-      Requeue(row, (*attempts)[i] + 1, "", stats);
+      Requeue(row, (*attempts)[i] + 1);
       continue;
     }
     acks.push_back(RelayStore::Ack{&row, &row.seqs, row.count});
@@ -237,8 +236,7 @@ void Uploader::UploadGroup(DynamoDbCaller* caller, Group group, std::vector<int>
   if (!a.ok()) {
     // DynamoDB holds the rows but SQLite could not record it: they stay
     // pending and are sent again (same content: idempotent).
-    stats->last_error = a.ToString();
-    stats->rows_failed += int64_t(acks.size());
+    NoteFailure(int64_t(acks.size()), a.ToString(), stats);
     return;
   }
   stats->rows_acked += int64_t(acks.size());
@@ -250,10 +248,12 @@ void Uploader::MergeRow(DynamoDbCaller* caller, const PendingRow& row, int attem
   const std::string where = "row (" + row.device_id + ", " + std::to_string(row.second) + ")";
   auto quarantine = [&](const std::string& msg) {
     Status q = store_->QuarantineRow(row, msg);
-    if (!q.ok())
-      Requeue(row, attempt + 1, q.ToString(), stats);
-    else
+    if (!q.ok()) {
+      Requeue(row, attempt + 1);
+      NoteFailure(1, q.ToString(), stats);
+    } else {
       ++stats->rows_quarantined;
+    }
     LogWarn(where + " quarantined: " + msg);
   };
   for (int i = 0; i < options_.max_merge_attempts; ++i) {
@@ -261,8 +261,8 @@ void Uploader::MergeRow(DynamoDbCaller* caller, const PendingRow& row, int attem
     auto got =
         caller->Call("GetItem", GetItemBody(options_.table, identity, row.device_id, row.second));
     if (!got.ok()) {
-      Requeue(row, attempt + 1, got.status().ToString(), stats);
-      ++stats->rows_failed;
+      Requeue(row, attempt + 1);
+      NoteFailure(1, got.status().ToString(), stats);
       return;
     }
     StoredItem stored;
@@ -276,8 +276,8 @@ void Uploader::MergeRow(DynamoDbCaller* caller, const PendingRow& row, int attem
         if (!st.ok()) return quarantine("stored item cannot be merged: " + st.message());
       }
     } catch (const std::exception& e) {
-      Requeue(row, attempt + 1, std::string("GetItem: unreadable response: ") + e.what(), stats);
-      ++stats->rows_failed;
+      Requeue(row, attempt + 1);
+      NoteFailure(1, std::string("GetItem: unreadable response: ") + e.what(), stats);
       return;
     }
     std::vector<uint64_t> seqs;
@@ -300,7 +300,7 @@ void Uploader::MergeRow(DynamoDbCaller* caller, const PendingRow& row, int attem
         if (a.ok())
           ++stats->rows_acked;
         else
-          stats->last_error = a.ToString();
+          NoteFailure(1, a.ToString(), stats);
         return;
       }
       if (stored.resolution_g != row.resolution_g)
@@ -340,7 +340,7 @@ void Uploader::MergeRow(DynamoDbCaller* caller, const PendingRow& row, int attem
       if (a.ok())
         ++stats->rows_acked;
       else
-        stats->last_error = a.ToString();
+        NoteFailure(1, a.ToString(), stats);
       return;
     }
     if (put.status().IsAborted()) {
@@ -349,12 +349,12 @@ void Uploader::MergeRow(DynamoDbCaller* caller, const PendingRow& row, int attem
       continue;
     }
     if (put.status().IsInvalidArgument()) return quarantine(put.status().ToString());
-    Requeue(row, attempt + 1, put.status().ToString(), stats);
-    ++stats->rows_failed;
+    Requeue(row, attempt + 1);
+    NoteFailure(1, put.status().ToString(), stats);
     return;
   }
-  Requeue(row, attempt + 1, where + ": too many conditional-write conflicts", stats);
-  ++stats->rows_failed;
+  Requeue(row, attempt + 1);
+  NoteFailure(1, where + ": too many conditional-write conflicts", stats);
 }
 
 UploadStats Uploader::RunOnce(bool include_incomplete) {
@@ -387,7 +387,9 @@ UploadStats Uploader::RunOnce(bool include_incomplete) {
   pass_identity_ = options_.identity_id ? options_.identity_id() : "";
   if (pass_identity_.empty()) {
     // No partition key (credentials not there yet): keep every row.
-    for (auto& [row, attempt] : work) Requeue(row, attempt + 1, "no identity id yet", &stats);
+    for (auto& [row, attempt] : work) Requeue(row, attempt + 1);
+    stats.last_error = "no identity id yet (credentials not available)";
+    store_->NoteError(stats.last_error);
     std::lock_guard<std::mutex> lock(mu_);
     totals_.Add(stats);
     return stats;

@@ -72,7 +72,7 @@ struct UploadStats {
   int64_t requests = 0;          // BatchWriteItem / GetItem / PutItem calls
   int64_t rows_acked = 0;        // rows DynamoDB acknowledged (deleted or marked partly)
   int64_t rows_unprocessed = 0;  // came back in UnprocessedItems (re-queued)
-  int64_t rows_failed = 0;       // request failed transiently (re-queued)
+  int64_t rows_failed = 0;       // upload failed (re-queued; also counted in the store)
   int64_t rows_quarantined = 0;  // validation errors (moved to rejected_rows)
   int64_t merges = 0;            // merge-path writes
   int64_t merge_conflicts = 0;   // conditional failures (re-read and retried)
@@ -115,7 +115,8 @@ class Uploader {
   void UploadGroup(DynamoDbCaller* caller, Group group, std::vector<int>* attempts,
                    UploadStats* stats);
   void MergeRow(DynamoDbCaller* caller, const PendingRow& row, int attempt, UploadStats* stats);
-  void Requeue(const PendingRow& row, int attempt, const std::string& error, UploadStats* stats);
+  void Requeue(const PendingRow& row, int attempt);
+  void NoteFailure(int64_t rows, const std::string& error, UploadStats* stats);
   int64_t BackoffNs(int attempt);
 
   RelayStore* store_;

@@ -405,9 +405,18 @@ TEST(RelayStoreTest, DevicesSharingASlotAreHeldNotOverwritten) {
   for (const PendingRow& r : rows) EXPECT_EQ(r.device_id, a);
   auto st = store->GetStatus();
   ASSERT_TRUE(st.ok());
-  EXPECT_NE(st->last_error.find("share DynamoDB sort-key slot"), std::string::npos)
-      << st->last_error;
+  ASSERT_EQ(st->held_devices.size(), 1u);
+  EXPECT_EQ(st->held_devices[0].device_id, b);
+  EXPECT_EQ(st->held_devices[0].slot_owner, a);
+  EXPECT_EQ(st->held_devices[0].slot, DeviceSlot(a));
   EXPECT_EQ(st->pending_rows, 4);
+  // Held, not hidden: after a restart the status still names it.
+  store.reset();
+  store = OpenStore(dir.File("relay.db"));
+  st = store->GetStatus();
+  ASSERT_TRUE(st.ok());
+  ASSERT_EQ(st->held_devices.size(), 1u);
+  EXPECT_EQ(st->held_devices[0].device_id, b);
 }
 
 // One second holds one resolution: a batch that would mix two is rejected
@@ -480,7 +489,7 @@ TEST(RelayStoreTest, OldSecondsNeverUploadedTakeThePlainPath) {
 }
 
 // A version-1 database (upload records pruned by second, a week before now)
-// migrates to version 2 with each device's watermark at that horizon, so old
+// migrates (to the current version) with each device's watermark at that horizon, so old
 // seconds whose records v1 may have pruned still take the merge path.
 TEST(RelayStoreTest, VersionOneDatabaseMigratesWithAConservativeWatermark) {
   ScratchDir dir;
@@ -491,7 +500,8 @@ TEST(RelayStoreTest, VersionOneDatabaseMigratesWithAConservativeWatermark) {
   }
   sqlite3* db = nullptr;
   ASSERT_EQ(sqlite3_open(path.c_str(), &db), SQLITE_OK);
-  ASSERT_EQ(sqlite3_exec(db, "DROP TABLE pruned; PRAGMA user_version=1", nullptr, nullptr, nullptr),
+  ASSERT_EQ(sqlite3_exec(db, "DROP TABLE pruned; DROP TABLE meta; PRAGMA user_version=1", nullptr,
+                         nullptr, nullptr),
             SQLITE_OK);
   sqlite3_close(db);
   const int64_t now_s = Clock::Real()->NowUnixNanos() / kSec;
@@ -535,6 +545,55 @@ TEST(RelayStoreTest, QuarantinedRowLeavesPendingButIsKept) {
   EXPECT_NE(st->last_error.find("item too large"), std::string::npos);
 }
 
+// A row DynamoDB refused while a later batch was merged into it: exactly the
+// refused version goes to rejected_rows, the later batch's samples stay
+// pending on their own; quarantining again sets aside only those. No sample
+// twice in rejected_rows, none lost.
+TEST(RelayStoreTest, QuarantineOfARowChangedInFlightSetsAsideOnlyTheRefusedVersion) {
+  ScratchDir dir;
+  auto store = OpenStore(dir.File("relay.db"));
+  auto all = Walk(kT0, 50, 20000000, 7);  // one second
+  std::vector<QSample> a, b;
+  for (size_t i = 0; i < all.size(); ++i) (i % 3 == 1 ? b : a).push_back(all[i]);
+  MustIngest(store.get(), "w", 1, MakeBatch("w", 1, a));
+  std::vector<PendingRow> rows;
+  ASSERT_TRUE(store->LeaseRows(25, &rows, true).ok());
+  ASSERT_EQ(rows.size(), 1u);
+  MustIngest(store.get(), "w", 2, MakeBatch("w", 2, b));  // while the upload is in flight
+  ASSERT_TRUE(store->QuarantineRow(rows[0], "ValidationException: refused").ok());
+
+  std::vector<RelayStore::RejectedRow> rej;
+  ASSERT_TRUE(store->ListRejectedRows(&rej).ok());
+  ASSERT_EQ(rej.size(), 1u);
+  EXPECT_EQ(rej[0].count, a.size());
+  std::vector<PendingRow> left;
+  ASSERT_TRUE(store->ListPendingRows(&left).ok());
+  ASSERT_EQ(left.size(), 1u);
+  EXPECT_EQ(left[0].seqs, std::vector<uint64_t>{2});
+  EXPECT_EQ(left[0].count, b.size());
+  EXPECT_EQ(test::AllPendingSamples(store.get(), "w"), b);
+  std::vector<uint32_t> origin;
+  ASSERT_TRUE(DecodeOrigin(left[0].origin, left[0].count, &origin).ok());
+  EXPECT_EQ(origin, std::vector<uint32_t>(b.size(), 0));
+
+  // The remainder is a row like any other: leased, and if refused too, set
+  // aside alone; then nothing is pending and every sample is in rejected_rows once.
+  ASSERT_TRUE(store->LeaseRows(25, &rows, true).ok());
+  ASSERT_EQ(rows.size(), 1u);
+  EXPECT_EQ(rows[0].count, b.size());
+  ASSERT_TRUE(store->QuarantineRow(rows[0], "ValidationException: refused").ok());
+  ASSERT_TRUE(store->ListRejectedRows(&rej).ok());
+  ASSERT_EQ(rej.size(), 2u);
+  EXPECT_EQ(rej[0].count + rej[1].count, all.size());
+  ASSERT_TRUE(store->ListPendingRows(&left).ok());
+  EXPECT_TRUE(left.empty());
+  ASSERT_TRUE(store->LeaseRows(25, &rows, true).ok());
+  EXPECT_TRUE(rows.empty());
+  auto st = store->GetStatus();
+  ASSERT_TRUE(st.ok());
+  EXPECT_EQ(st->quarantined_rows, 2);
+}
+
 TEST(RelayStoreTest, SchemaVersionAndDurabilitySettings) {
   ScratchDir dir;
   std::string path = dir.File("relay.db");
@@ -549,7 +608,7 @@ TEST(RelayStoreTest, SchemaVersionAndDurabilitySettings) {
     sqlite3_finalize(s);
     return v;
   };
-  EXPECT_EQ(pragma("PRAGMA user_version"), "2");
+  EXPECT_EQ(pragma("PRAGMA user_version"), "3");
   EXPECT_EQ(pragma("PRAGMA journal_mode"), "wal");
   // A database from a newer relay is refused, not downgraded.
   ASSERT_EQ(sqlite3_exec(db, "PRAGMA user_version=99", nullptr, nullptr, nullptr), SQLITE_OK);

@@ -331,6 +331,44 @@ TEST_P(UploaderTest, ValidationErrorQuarantinesOnlyTheBadRow) {
   EXPECT_TRUE(got["w"] == good);
 }
 
+// The refused row changes while its request is in flight (a late batch for
+// the same second): the refused version is quarantined once, the late
+// samples are uploaded on their own, and rejected_rows holds no repeat.
+TEST_P(UploaderTest, RowChangedWhileBeingRefusedIsQuarantinedOnce) {
+  Fixture fx(Endpoint(), Table("refused_inflight"));
+  ScratchDir dir;
+  auto store = OpenStore(dir.File("relay.db"));
+  std::mt19937 rng(8);
+  std::uniform_int_distribution<int32_t> noise(-500000, 500000);
+  std::vector<QSample> huge;
+  for (int i = 0; i < 60000; ++i)
+    huge.push_back({kT0 + i * 16000, noise(rng), noise(rng), noise(rng)});
+  auto r = store->Ingest("w", 1, MakeBatch("w", 1, huge));
+  ASSERT_TRUE(r.ok() && r->outcome == IngestOutcome::kCommitted);
+  auto late = Walk(kT0 + 3000, 10, 90000000, 9);  // same second
+  auto hook = std::make_unique<HookCaller>(fx.Caller());
+  int injected = 0;
+  hook->before = [&](const std::string& target) {
+    if (target == "BatchWriteItem" && injected++ == 0) {
+      ASSERT_TRUE(store->Ingest("w", 2, MakeBatch("w", 2, late)).ok());
+    }
+  };
+  auto up = fx.MakeUploader(store.get(), 1, std::move(hook));
+  UploadStats s = Drain(up.get(), store.get());
+  EXPECT_EQ(s.rows_quarantined, 1);
+  std::vector<RelayStore::RejectedRow> rej;
+  ASSERT_TRUE(store->ListRejectedRows(&rej).ok());
+  ASSERT_EQ(rej.size(), 1u);
+  EXPECT_EQ(rej[0].count, huge.size());
+  auto st = store->GetStatus();
+  ASSERT_TRUE(st.ok());
+  EXPECT_EQ(st->pending_rows, 0);
+  EXPECT_EQ(st->quarantined_rows, 1);
+  auto got = fx.ReadBack(kT0 / kSec, kT0 / kSec);
+  std::sort(late.begin(), late.end(), QLess);
+  EXPECT_TRUE(got["w"] == late) << got["w"].size() << " samples";
+}
+
 // No table: a clear error, every row kept; once the table exists they go.
 TEST_P(UploaderTest, MissingTableKeepsEveryRow) {
   Fixture fx(Endpoint(), Table("missing"), /*create=*/false);
