@@ -30,7 +30,11 @@ struct HttpClient::Transfer {
   static int OnDebug(CURL*, curl_infotype type, char* data, size_t size, void* user) {
     static constexpr std::string_view kRetry = "Connection died, retrying a fresh connect";
     if (type == CURLINFO_TEXT && std::string_view(data, size).substr(0, kRetry.size()) == kRetry) {
-      static_cast<Transfer*>(user)->response.resent = true;
+      // Counted, not just flagged: the re-send may find another dead pooled
+      // connection and go once more.
+      auto* t = static_cast<Transfer*>(user);
+      t->response.resent = true;
+      ++t->response.resends;
     }
     return 0;
   }
@@ -175,7 +179,7 @@ void HttpClient::Collect(std::vector<Completion>* done) {
     long connects = 0;
     curl_easy_getinfo(e, CURLINFO_NUM_CONNECTS, &connects);
     stats_.connections_opened += static_cast<uint64_t>(connects);
-    if (t->response.resent) ++stats_.transparent_resends;
+    stats_.transparent_resends += uint64_t(t->response.resends);
     if (rc == CURLE_OK) {
       curl_easy_getinfo(e, CURLINFO_RESPONSE_CODE, &t->response.status);
     } else {

@@ -54,6 +54,7 @@ struct HttpResponse {
   // reused keep-alive connection died before any response byte arrived. The
   // server may then have received it twice (a write may already be applied).
   bool resent = false;
+  int resends = 0;               // how many times (each one a request the server may have received)
   std::string date;              // the Date header, "" when absent
   bool has_age = false;          // an Age header was present
   int64_t sent_unix_ns = 0;      // raw wall clock when the transfer started
