@@ -13,6 +13,7 @@
 
 #include <algorithm>
 #include <chrono>
+#include <filesystem>
 #include <map>
 #include <nlohmann/json.hpp>
 #include <random>
@@ -185,21 +186,50 @@ class UploaderTest : public ::testing::TestWithParam<std::string> {
   std::string Table(const std::string& name) { return name + "_" + GetParam(); }
 };
 
-// Two devices of one identity from the real data, same seconds (the phone and
-// the watch of one session), batches cut across seconds and ingested in a
-// shuffled order: the table holds every sample exactly once.
+// Every recording of tests/data (and of ../shared/data/accel when present),
+// one device each, all of one identity: phone and watch of a session share
+// seconds. Batches cut across seconds, ingested in a shuffled order: the
+// table holds every sample exactly once.
+std::vector<std::string> RealDataFiles() {
+  namespace fs = std::filesystem;
+  std::map<std::string, std::string> by_name;  // the shared set includes the tests/data copies
+  std::vector<std::string> dirs = {test::TestDataDir()};
+  const std::string shared = std::string(ACCEL_SOURCE_DIR) + "/../shared/data/accel";
+  std::error_code ec;
+  if (fs::is_directory(shared, ec)) {
+    for (const auto& e : fs::directory_iterator(shared, ec))
+      if (e.is_directory()) dirs.push_back(e.path().string());
+  }
+  for (const std::string& d : dirs) {
+    for (const auto& e : fs::directory_iterator(d, ec)) {
+      std::string name = e.path().filename().string();
+      if (name.size() > 9 && name.compare(name.size() - 9, 9, ".norm.csv") == 0)
+        by_name.emplace(name, e.path().string());
+    }
+  }
+  std::vector<std::string> out;
+  for (auto& [name, path] : by_name) out.push_back(path);
+  return out;
+}
+
 TEST_P(UploaderTest, RealDataArrivesSampleForSample) {
   Fixture fx(Endpoint(), Table("realdata"));
   ScratchDir dir;
-  // The recordings are from 2022: the store's clock runs from just after them.
-  auto store = OpenStore(dir.File("relay.db"), ClockAt(1657534200LL * kSec));
+  // The recordings are from 2022: the store's clock runs from after them.
+  auto store = OpenStore(dir.File("relay.db"), ClockAt(1700000000LL * kSec));
   std::mt19937 rng(99);
   std::map<std::string, std::vector<QSample>> want;
   int64_t lo = INT64_MAX, hi = INT64_MIN;
-  for (const char* f : {"s01_01_sw.norm.csv", "s01_01_sp.norm.csv"}) {
+  const std::vector<std::string> files = RealDataFiles();
+  ASSERT_GE(files.size(), 7u);
+  size_t total_samples = 0;
+  for (const std::string& f : files) {
     std::vector<Sample> src;
-    ASSERT_TRUE(ReadSampleCsvFile(test::TestDataDir() + "/" + f, &src).ok());
-    std::string dev = std::string(f).substr(7, 2) == "sw" ? "watch-1" : "phone-1";
+    ASSERT_TRUE(ReadSampleCsvFile(f, &src).ok()) << f;
+    // The file's stem ("s01_01_sw") is the device id.
+    std::string name = std::filesystem::path(f).filename().string();
+    std::string dev = name.substr(0, name.size() - 9);
+    total_samples += src.size();
     Resolution res;
     std::vector<QSample> q(src.size());
     for (size_t i = 0; i < src.size(); ++i) ASSERT_TRUE(res.Quantise(src[i], &q[i]).ok());
@@ -219,21 +249,25 @@ TEST_P(UploaderTest, RealDataArrivesSampleForSample) {
   auto up = fx.MakeUploader(store.get());
   UploadStats s = Drain(up.get(), store.get());
   EXPECT_EQ(s.rows_quarantined, 0) << s.last_error;
-  EXPECT_EQ(s.merges, 0);  // recent seconds, never uploaded: BatchWriteItem only
+  EXPECT_EQ(s.merges, 0);  // never uploaded before: BatchWriteItem only
   auto st = store->GetStatus();
   ASSERT_TRUE(st.ok());
   EXPECT_EQ(st->pending_rows, 0) << st->last_error;
   EXPECT_EQ(st->rows_uploaded, s.rows_acked);
+  EXPECT_TRUE(st->held_devices.empty());
   std::map<std::string, int> items;
   auto got = fx.ReadBack(lo, hi, &items);
-  ASSERT_EQ(got.size(), 2u);
+  ASSERT_EQ(got.size(), want.size());
+  int total_items = 0;
   for (auto& [dev, samples] : want) {
     EXPECT_EQ(got[dev].size(), samples.size()) << dev;
     EXPECT_TRUE(got[dev] == samples) << dev;
+    total_items += items[dev];
   }
   // One item per device-second.
-  std::printf("%s: %d + %d items, %lld requests\n", GetParam().c_str(), items["watch-1"],
-              items["phone-1"], (long long)s.requests);
+  EXPECT_EQ(total_items, s.rows_acked);
+  std::printf("%s: %zu recordings, %zu samples, %d items, %lld requests\n", GetParam().c_str(),
+              files.size(), total_samples, total_items, (long long)s.requests);
 }
 
 // A second uploaded, then more of it arrives (late batch), then the answer to
@@ -427,12 +461,12 @@ INSTANTIATE_TEST_SUITE_P(Servers, UploaderTest, ::testing::Values("dynalite", "m
 // Uploads 3 devices x 120 s (batches of 70 samples, 10 rows per request,
 // 3 in flight) through the fault proxy, then late batches for seconds already
 // uploaded (merge path through the same faults); the table must end exact.
-UploadStats RunThroughFaults(const std::string& faults, double rate, const std::string& table,
-                             std::vector<nlohmann::json>* log) {
+UploadStats RunThroughFaults(const std::string& server, const std::string& faults, double rate,
+                             const std::string& table, std::vector<nlohmann::json>* log) {
   const uint64_t seed = test::TestSeed(6006);
   SCOPED_TRACE("seed " + std::to_string(seed));
-  std::printf("seed %llu, faults '%s' at %.0f%%\n", (unsigned long long)seed, faults.c_str(),
-              rate * 100);
+  std::printf("%s: seed %llu, faults '%s' at %.0f%%\n", server.c_str(), (unsigned long long)seed,
+              faults.c_str(), rate * 100);
   ScratchDir dir;
   accel::testing::FaultProxyOptions po;
   po.seed = seed;
@@ -440,10 +474,11 @@ UploadStats RunThroughFaults(const std::string& faults, double rate, const std::
   po.faults = faults;
   po.slow_ms = 50;
   po.log_file = dir.File("proxy.jsonl");
-  auto proxy = LocalServer::StartFaultProxy(Servers::Get("dynalite")->endpoint(), po);
+  // moto runs with signature checking off here: `partial` rewrites bodies.
+  auto proxy = LocalServer::StartFaultProxy(Servers::Get(server)->endpoint(), po);
   EXPECT_TRUE(proxy.ok()) << proxy.status().ToString();
   if (!proxy.ok()) return {};
-  Fixture admin(Servers::Get("dynalite")->endpoint(), table);
+  Fixture admin(Servers::Get(server)->endpoint(), table);
   Fixture fx((*proxy)->endpoint(), table, /*create=*/false);
   auto store = OpenStore(dir.File("relay.db"));
   std::map<std::string, std::vector<QSample>> want;
@@ -494,37 +529,45 @@ size_t CountFaults(const std::vector<nlohmann::json>& log, const std::string& ki
   return n;
 }
 
+class UploaderFaultTest : public ::testing::TestWithParam<std::string> {};
+
 // Every fault kind (5xx, throttling, resets before and after the write, slow
 // answers, partial UnprocessedItems) at 30% of requests.
-TEST(UploaderFaultTest, ThirtyPercentFaultsStillExact) {
+TEST_P(UploaderFaultTest, ThirtyPercentFaultsStillExact) {
   std::vector<nlohmann::json> log;
-  RunThroughFaults("", 0.3, "faults_all", &log);
+  RunThroughFaults(GetParam(), "", 0.3, "faults_all_" + GetParam(), &log);
   EXPECT_GT(CountFaults(log, ""), 0u);
 }
 
 // Partial success of BatchWriteItem: only the UnprocessedItems go again, each
 // acknowledged row is deleted once (no whole-batch retry, no duplicates).
-TEST(UploaderFaultTest, UnprocessedItemsAreResentAlone) {
+TEST_P(UploaderFaultTest, UnprocessedItemsAreResentAlone) {
   std::vector<nlohmann::json> log;
-  UploadStats s = RunThroughFaults("partial", 0.5, "faults_partial", &log);
+  UploadStats s =
+      RunThroughFaults(GetParam(), "partial", 0.5, "faults_partial_" + GetParam(), &log);
   size_t partial = CountFaults(log, "partial");
   EXPECT_GT(partial, 0u);
   EXPECT_GE(s.rows_unprocessed, int64_t(partial));
 }
 
+INSTANTIATE_TEST_SUITE_P(Servers, UploaderFaultTest, ::testing::Values("dynalite", "moto"));
+
 // Kill -9 the relay (store + uploader in a child process) at seeded random
 // moments while it ingests and uploads, including late batches for seconds
 // already uploaded; restart it each time. The final table holds every sample
 // of every batch exactly once.
-TEST(UploaderCrashTest, SigkillDuringUploadKeepsTheTableExact) {
+class UploaderCrashTest : public ::testing::TestWithParam<std::string> {};
+
+TEST_P(UploaderCrashTest, SigkillDuringUploadKeepsTheTableExact) {
   const uint64_t seed = test::TestSeed(0xdead06);
   SCOPED_TRACE("seed " + std::to_string(seed));
-  std::printf("seed %llu (set ACCEL_TEST_SEED to repeat)\n", (unsigned long long)seed);
+  std::printf("%s: seed %llu (set ACCEL_TEST_SEED to repeat)\n", GetParam().c_str(),
+              (unsigned long long)seed);
   std::mt19937_64 rng(seed);
   ScratchDir dir;
   const std::string db = dir.File("relay.db");
-  const std::string endpoint = Servers::Get("dynalite")->endpoint();
-  const std::string table = "crash_upload";
+  const std::string endpoint = Servers::Get(GetParam())->endpoint();
+  const std::string table = "crash_upload_" + GetParam();
   { Fixture create(endpoint, table); }
   // Batch k of device d: 60 samples at 20 ms; every 4th batch is "late": its
   // samples fall into seconds an earlier batch already covered.
@@ -643,6 +686,8 @@ TEST(UploaderCrashTest, SigkillDuringUploadKeepsTheTableExact) {
     EXPECT_TRUE(got[dev] == want) << dev;
   }
 }
+
+INSTANTIATE_TEST_SUITE_P(Servers, UploaderCrashTest, ::testing::Values("dynalite", "moto"));
 
 }  // namespace
 }  // namespace relay
