@@ -250,6 +250,31 @@ TEST_F(AgentTest, DrainsARecordingExactlyOnce) {
   EXPECT_TRUE(OutboxFiles().empty());
 }
 
+// A crash can leave "*.tmp" files from WriteFileAtomically next to
+// state.json, in the outbox and in rejected/; startup removes them all (and
+// only them).
+TEST_F(AgentTest, StartupRemovesHalfWrittenFilesEverywhere) {
+  AgentOptions o = Opts();
+  Env* env = Env::Default();
+  ASSERT_TRUE(env->CreateDirs(o.state_dir + "/outbox/rejected").ok());
+  const std::string keep = o.state_dir + "/outbox/rejected/" + Outbox::FileName(5, 50);
+  for (const std::string& p : {o.state_dir + "/state.json.tmp",
+                               o.state_dir + "/outbox/" + Outbox::FileName(7, 70) + ".tmp",
+                               keep + ".reason.tmp", keep, keep + ".reason"})
+    ASSERT_TRUE(WriteFileAtomically(env, p, "x").ok());
+  SyntheticRecorder rec(Recorded(10), Clock::Real());
+  Agent a(o, &rec, env, Clock::Real());
+  ASSERT_TRUE(a.Recover().ok());
+  EXPECT_FALSE(env->FileExists(o.state_dir + "/state.json.tmp"));
+  EXPECT_FALSE(env->FileExists(o.state_dir + "/outbox/" + Outbox::FileName(7, 70) + ".tmp"));
+  EXPECT_FALSE(env->FileExists(keep + ".reason.tmp"));
+  EXPECT_TRUE(env->FileExists(keep));
+  EXPECT_TRUE(env->FileExists(keep + ".reason"));
+  // No state.json: the quarantined batch's name still counts.
+  EXPECT_EQ(a.committed_state().cursor, 50u);
+  EXPECT_GT(a.committed_state().next_sequence, 5u);
+}
+
 // Invariant 4 (sequence numbers never reused): a batch whose number is not
 // durably in state.json must not be sent, or an ack + delete + crash would let
 // the next process build different content under the same number.
