@@ -6,30 +6,41 @@
 //     --table NAME          DynamoDB table (default accel)
 //     --create-table        create it if missing (development)
 //     --partition-id ID     the rows' partition key in static-credential mode
-//     --device-id ID        default: replay-<hash of the files' names>
+//     --device-id ID        default: replay-<FNV-1a-64 of the sample timestamps>
 //     --resolution G        storage step in g (default 1/16384)
 //     --pace X              0 = as fast as possible (default), 1 = real time, 10 = 10x
 //     --relay ADDR          send into a running relay instead of starting one
 //     --secret-file F       the pairing secret for --relay
 //     --verify              read the rows back and compare sample for sample
+//     --verify-wait S       with --relay: wait up to S seconds for the rows (default 60)
 //     --json                last line: one JSON object with the figures
 //
-// By default the relay runs in this process on a temporary state directory.
-// Exit codes: 0 ok (and verified when asked), 1 failure or a difference, 2 usage.
+// By default the relay runs in this process on a temporary state directory
+// ($TMPDIR or /tmp), removed on every exit. docs/tools.md is the reference.
+//
+// Idempotence (invariant 4): a replay of the same input builds the same
+// batches — cut by count only, numbered from the first sample's time, under a
+// device id derived from the timestamps (tools/tool_common.h). A relay that
+// already holds them answers "duplicate"; a fresh relay writes identical items.
+//
+// Exit codes: 0 ok (and verified when asked), 1 runtime failure or a
+// difference, 2 usage or configuration error.
+#include <signal.h>
+#include <stdlib.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <atomic>
 #include <chrono>
 #include <cmath>
 #include <cstdio>
 #include <cstdlib>
 #include <map>
+#include <memory>
+#include <nlohmann/json.hpp>
 #include <string>
 #include <thread>
 
-#include <nlohmann/json.hpp>
-
-#include "common/crc32c.h"
 #include "common/env.h"
 #include "common/log.h"
 #include "link/pairing.h"
@@ -37,29 +48,89 @@
 #include "tools/row_reader.h"
 #include "tools/tool_common.h"
 #include "watch-agent/agent.h"
+#include "watch-agent/agent_state.h"
 #include "watch-agent/file_recorder.h"
 
 namespace {
 
 using accel::Status;
+using accel::tools::kExitOk;
+using accel::tools::kExitRuntime;
+using accel::tools::kExitUsage;
+
+constexpr double kStallSeconds = 60;  // no progress this long: say why and stop
+std::atomic<int> g_signal{0};
+
+void OnSignal(int sig) { g_signal = sig; }
 
 int Usage(const std::string& msg) {
   std::fprintf(stderr, "sensor-replay: %s\n", msg.c_str());
   std::fprintf(stderr,
                "usage: sensor-replay [--table NAME] [--create-table] [--partition-id ID] "
                "[--device-id ID] [--resolution G] [--pace X] [--relay ADDR --secret-file F] "
-               "[--verify] [--json] FILE...\n");
-  return 2;
+               "[--verify [--verify-wait S]] [--json] FILE...\n");
+  return kExitUsage;
 }
 
-int Fail(const std::string& msg) {
+int Fail(const std::string& msg, int code = kExitRuntime) {
   std::fprintf(stderr, "sensor-replay: %s\n", msg.c_str());
-  return 1;
+  return code;
 }
 
 double Now() {
   return std::chrono::duration<double>(std::chrono::steady_clock::now().time_since_epoch()).count();
 }
+
+// Everything a run starts, torn down in order (agent, relay, then the
+// temporary directory with the pairing key and the relay's database) on
+// every way out of main.
+struct Session {
+  std::string dir;
+  std::unique_ptr<accel::relay::RelayService> relay;
+  std::unique_ptr<accel::FileRecorder> recorder;
+  std::unique_ptr<accel::Agent> agent;
+  std::thread agent_thread;
+  std::atomic<bool> agent_done{false};
+  Status agent_status;
+
+  ~Session() {
+    if (agent) agent->Stop();
+    if (agent_thread.joinable()) agent_thread.join();
+    if (relay) relay->Stop();
+    agent.reset();
+    relay.reset();
+    accel::tools::RemoveTree(dir);
+  }
+};
+
+struct Progress {
+  bool tty = isatty(2);
+  double t0 = Now(), last_plain = -1e9;
+  size_t total = 0;
+
+  void Show(const accel::AgentStats& as, int64_t rows, bool final) {
+    double el = Now() - t0;
+    double rate = el > 0 ? as.samples_batched / el : 0;
+    double eta = rate > 0 ? (total - as.samples_batched) / rate : 0;
+    char line[256];
+    std::string rows_text = rows >= 0 ? std::to_string(rows) + " rows" : "rows n/a";
+    std::snprintf(
+        line, sizeof line,
+        "%7llu/%zu samples  %4llu batches acked  %s  %7.3f MiB  %8.0f samples/s  ETA %4.0f s",
+        static_cast<unsigned long long>(as.samples_batched), total,
+        static_cast<unsigned long long>(as.batches_acked), rows_text.c_str(),
+        as.bytes_sent / 1048576.0, rate, eta);
+    if (tty) {
+      double frac = total ? static_cast<double>(as.samples_batched) / total : 1;
+      int filled = static_cast<int>(std::lround(30 * std::min(1.0, frac)));
+      std::fprintf(stderr, "\r[%s%s] %s%s", std::string(filled, '#').c_str(),
+                   std::string(30 - filled, '.').c_str(), line, final ? "\n" : "");
+    } else if (final || el - last_plain >= 2) {
+      std::fprintf(stderr, "progress: %s\n", line);
+      last_plain = el;
+    }
+  }
+};
 
 }  // namespace
 
@@ -69,12 +140,18 @@ int main(int argc, char** argv) {
   bool verify = false, json = false, create_table = false;
   for (int i = 1; i < argc; ++i) {
     std::string a = argv[i];
-    if (a == "--verify") verify = true;
-    else if (a == "--json") json = true;
-    else if (a == "--create-table") create_table = true;
-    else if (a == "--help" || a == "-h") { Usage("help"); return 0; }
-    else if (a == "--table" || a == "--partition-id" || a == "--device-id" ||
-             a == "--resolution" || a == "--pace" || a == "--relay" || a == "--secret-file") {
+    if (a == "--verify") {
+      verify = true;
+    } else if (a == "--json") {
+      json = true;
+    } else if (a == "--create-table") {
+      create_table = true;
+    } else if (a == "--help" || a == "-h") {
+      Usage("replays captured recordings through the pipeline (docs/tools.md)");
+      return kExitOk;
+    } else if (a == "--table" || a == "--partition-id" || a == "--device-id" ||
+               a == "--resolution" || a == "--pace" || a == "--relay" || a == "--secret-file" ||
+               a == "--verify-wait") {
       if (i + 1 >= argc) return Usage(a + " needs a value");
       opt[a.substr(2)] = argv[++i];
     } else if (a.rfind("--", 0) == 0) {
@@ -87,17 +164,25 @@ int main(int argc, char** argv) {
   if (opt.count("relay") != opt.count("secret-file"))
     return Usage("--relay and --secret-file go together");
   std::string table = opt.count("table") ? opt["table"] : "accel";
+  if (table.empty()) return Usage("--table must not be empty");
   auto res = accel::Resolution::Parse(opt.count("resolution") ? opt["resolution"] : "1/16384");
   if (!res.ok()) return Usage(res.status().message());
-  double pace = opt.count("pace") ? std::atof(opt["pace"].c_str()) : 0;
-  if (pace < 0) return Usage("--pace must be >= 0");
-  std::string device = opt["device-id"];
-  if (device.empty()) {
-    uint32_t h = 0;
-    for (const std::string& f : files) h = accel::crc32c::Extend(h, f.data(), f.size());
-    char buf[32];
-    std::snprintf(buf, sizeof buf, "replay-%08x", h);
-    device = buf;
+  double pace = 0;
+  if (opt.count("pace")) {
+    char* end = nullptr;
+    pace = std::strtod(opt["pace"].c_str(), &end);
+    if (opt["pace"].empty() || *end != '\0' || !std::isfinite(pace) || pace < 0)
+      return Usage("--pace takes a number >= 0 (0 = as fast as possible), not '" + opt["pace"] +
+                   "'");
+  }
+  double verify_wait = 60;
+  if (opt.count("verify-wait")) {
+    char* end = nullptr;
+    verify_wait = std::strtod(opt["verify-wait"].c_str(), &end);
+    if (opt["verify-wait"].empty() || *end != '\0' || !std::isfinite(verify_wait) ||
+        verify_wait < 0)
+      return Usage("--verify-wait takes a number of seconds >= 0, not '" + opt["verify-wait"] +
+                   "'");
   }
   accel::SetLogComponent("sensor-replay");
   accel::SetMinLogLevel(accel::LogLevel::kWarn);
@@ -119,46 +204,76 @@ int main(int argc, char** argv) {
     t_min = std::min(t_min, q.t_ns);
     t_max = std::max(t_max, q.t_ns);
   }
+  const std::string device =
+      opt["device-id"].empty() ? accel::tools::DefaultReplayDeviceId(source) : opt["device-id"];
+  const uint64_t first_seq = accel::tools::ReplayFirstSequence(source);
+
   std::string partition = opt["partition-id"];
   auto aws = accel::tools::MakeAwsSetup(partition);
-  if (!aws.ok()) return Fail(aws.status().ToString());
+  if (!aws.ok()) return Fail(aws.status().ToString(), kExitUsage);  // configuration
   partition = aws->creds->identity_id();
   {
     // Preflight: an unreachable endpoint or a missing table is said now, in one
-    // line, rather than after the data went into the relay's buffer.
+    // line, rather than after the data went into the relay's buffer. The tool
+    // creates the table itself, so --create-table works with --relay too.
     auto st = aws->client->DescribeTableStatus(table);
-    if (!st.ok() && !(create_table && st.status().IsNotFound()))
+    if (!st.ok() && create_table && st.status().IsNotFound()) {
+      Status cs = aws->client->CreateTable(table);
+      if (cs.ok()) cs = aws->client->WaitUntilActive(table, 30000);
+      if (!cs.ok())
+        return Fail("create table " + table + " at " + aws->client->endpoint().url + ": " +
+                    cs.ToString());
+      std::fprintf(stderr, "sensor-replay: created table %s\n", table.c_str());
+    } else if (!st.ok()) {
+      // A name DynamoDB cannot take is a usage error; the rest is the service's answer.
       return Fail("table " + table + " at " + aws->client->endpoint().url + ": " +
-                  st.status().ToString());
+                      st.status().ToString() +
+                      (st.status().IsNotFound() ? " (--create-table creates it)" : ""),
+                  st.status().IsInvalidArgument() ? kExitUsage : kExitRuntime);
+    }
   }
 
-  char tmpl[] = "/tmp/sensor-replay.XXXXXX";
-  if (!mkdtemp(tmpl)) return Fail("cannot create a temporary directory");
-  std::string dir = tmpl;
+  Session ss;
+  {
+    const char* tmp = std::getenv("TMPDIR");
+    std::string tmpl = std::string(tmp && *tmp ? tmp : "/tmp") + "/sensor-replay.XXXXXX";
+    if (!mkdtemp(&tmpl[0])) return Fail("cannot create a temporary directory in " + tmpl);
+    ss.dir = tmpl;
+  }
+  struct sigaction sa {};
+  sa.sa_handler = OnSignal;
+  sigemptyset(&sa.sa_mask);
+  sigaction(SIGINT, &sa, nullptr);
+  sigaction(SIGTERM, &sa, nullptr);
   accel::Env* env = accel::Env::Default();
   std::string endpoint = opt["relay"], psk;
-  std::unique_ptr<accel::relay::RelayService> relay;
   if (endpoint.empty()) {
-    env->CreateDirs(dir + "/keys", 0700);
-    auto secret = accel::link::CreatePairingSecret(dir + "/keys/" + device + ".key");
+    Status s = env->CreateDirs(ss.dir + "/keys", 0700);
+    if (!s.ok()) return Fail(s.ToString());
+    auto secret = accel::link::CreatePairingSecret(ss.dir + "/keys/" + device + ".key");
     if (!secret.ok()) return Fail(secret.status().ToString());
     psk = *secret;
     accel::relay::RelayConfig rc;
-    rc.state_dir = dir + "/relay";
-    rc.listen = "unix:" + dir + "/relay.sock";
-    rc.paired_devices_dir = dir + "/keys";
+    rc.state_dir = ss.dir + "/relay";
+    rc.listen = "unix:" + ss.dir + "/relay.sock";
+    rc.paired_devices_dir = ss.dir + "/keys";
     rc.table = table;
     rc.partition_id = partition;
-    rc.create_table = create_table;
-    rc.flush_timeout_ms = 300;  // the replay ends: do not wait long for a "later sample"
-    auto r = accel::relay::RelayService::Start(
-        rc, accel::relay::StaticCredentialsProvider::FromEnvironment(partition).value());
+    // A second is uploaded once a later sample arrived; the last ones are
+    // drained explicitly below. No flush by timeout, so a slow moment between
+    // two batches never uploads half a second (the item would then be written
+    // twice, v=2): the items do not depend on timing.
+    rc.flush_timeout_ms = int64_t{24} * 3600 * 1000;
+    rc.log_level = accel::LogLevel::kWarn;
+    auto creds = accel::relay::StaticCredentialsProvider::FromEnvironment(partition);
+    if (!creds.ok()) return Fail(creds.status().ToString(), kExitUsage);
+    auto r = accel::relay::RelayService::Start(rc, std::move(creds.value()));
     if (!r.ok()) return Fail("relay: " + r.status().ToString());
-    relay = std::move(r.value());
-    endpoint = relay->link_endpoint();
+    ss.relay = std::move(r.value());
+    endpoint = ss.relay->link_endpoint();
   } else {
     auto secret = accel::link::LoadPairingSecret(opt["secret-file"]);
-    if (!secret.ok()) return Fail(secret.status().ToString());
+    if (!secret.ok()) return Fail(secret.status().ToString(), kExitUsage);
     psk = *secret;
   }
 
@@ -167,98 +282,130 @@ int main(int argc, char** argv) {
   fo.pace = pace;
   auto recorder = accel::FileRecorder::Open(fo, accel::Clock::Real());
   if (!recorder.ok()) return Fail(recorder.status().ToString());
+  ss.recorder = std::move(recorder.value());
   accel::AgentOptions ao;
   ao.device_id = device;
-  ao.state_dir = dir + "/agent";
+  ao.state_dir = ss.dir + "/agent";
   ao.relay_endpoint = endpoint;
   ao.psk = psk;
   ao.resolution = *res;
-  ao.batch_max_age_ms = 500;
+  // Cuts by count only: never by age, so pacing and machine load do not move them.
+  ao.batch_max_samples = accel::tools::kReplayBatchSamples;
+  ao.batch_max_age_ms = int64_t{24} * 3600 * 1000;
   ao.poll_interval_ms = 20;
   ao.backoff_max_ms = 2000;
   ao.exit_when_drained = true;
-  accel::Agent agent(ao, recorder->get(), env, accel::Clock::Real());
-  Status s = agent.Recover();
+  {
+    // The agent numbers batches from its state's next_sequence: start it at
+    // the data-derived first sequence instead of the clock.
+    accel::AgentState st;
+    st.next_sequence = first_seq;
+    Status s = env->CreateDirs(ao.state_dir, 0700);
+    if (s.ok()) s = st.Save(env, accel::JoinPath(ao.state_dir, "state.json"));
+    if (!s.ok()) return Fail(s.ToString());
+  }
+  ss.agent.reset(new accel::Agent(ao, ss.recorder.get(), env, accel::Clock::Real()));
+  Status s = ss.agent->Recover();
   if (!s.ok()) return Fail(s.ToString());
 
-  double t0 = Now();
-  std::atomic<bool> agent_done{false};
-  Status agent_status;
-  std::thread agent_thread([&] {
-    agent_status = agent.Run();
-    agent_done = true;
+  Progress progress;
+  progress.total = source.size();
+  ss.agent_thread = std::thread([&ss] {
+    ss.agent_status = ss.agent->Run();
+    ss.agent_done = true;
   });
-  bool tty = isatty(2);
-  double last_plain = 0, last_progress = Now();
-  int64_t rows_done = 0;
+  auto rows_uploaded = [&]() -> int64_t {
+    if (!ss.relay) return -1;
+    auto st = ss.relay->store()->GetStatus();
+    return st.ok() ? st->rows_uploaded : -1;
+  };
+  auto relay_error = [&]() -> std::string {
+    if (!ss.relay) return "";
+    auto st = ss.relay->store()->GetStatus();
+    return st.ok() && !st->last_error.empty() ? "; relay: " + st->last_error : "";
+  };
+  // 1) Until the agent has every batch acknowledged (the relay uploads
+  // completed seconds meanwhile).
+  double last_change = Now();
   uint64_t last_seen = 0;
   for (;;) {
-    accel::AgentStats as = agent.stats();
-    bool relay_idle = true;
-    if (relay) {
-      auto st = relay->store()->GetStatus();
-      if (st.ok()) {
-        rows_done = st->rows_uploaded;
-        relay_idle = st->pending_rows == 0;
-      }
-    }
-    double el = Now() - t0;
-    double frac = static_cast<double>(as.samples_batched) / source.size();
-    double rate = el > 0 ? as.samples_batched / el : 0;
-    double eta = rate > 0 ? (source.size() - as.samples_batched) / rate : 0;
-    char line[256];
-    std::snprintf(line, sizeof line, "%7llu/%zu samples  %6lld rows  %7.3f MiB  %8.0f samples/s  ETA %4.0f s",
-                  static_cast<unsigned long long>(as.samples_batched), source.size(),
-                  static_cast<long long>(rows_done), as.bytes_sent / 1048576.0, rate, eta);
-    if (tty) {
-      int filled = static_cast<int>(std::lround(30 * std::min(1.0, frac)));
-      std::fprintf(stderr, "\r[%s%s] %s", std::string(filled, '#').c_str(),
-                   std::string(30 - filled, '.').c_str(), line);
-    } else if (el - last_plain >= 2 || (agent_done && relay_idle)) {
-      std::fprintf(stderr, "progress: %s\n", line);
-      last_plain = el;
-    }
-    if (agent_done && relay_idle) break;
-    if (as.samples_batched + rows_done != last_seen) {
-      last_seen = as.samples_batched + rows_done;
-      last_progress = Now();
-    } else if (Now() - last_progress > 60) {
-      // Nothing moved for a minute: say why instead of hanging.
-      std::string why = "no progress for 60 s";
-      if (relay) {
-        auto st = relay->store()->GetStatus();
-        if (st.ok() && !st->last_error.empty()) why += "; relay: " + st->last_error;
-      }
-      agent.Stop();
-      agent_thread.join();
-      if (relay) relay->Stop();
-      std::system(("rm -rf '" + dir + "'").c_str());
-      return Fail(why + " (the data stays safe in a relay only when one runs; rerun to retry)");
+    accel::AgentStats as = ss.agent->stats();
+    bool done = ss.agent_done;
+    progress.Show(as, rows_uploaded(), false);
+    if (done) break;
+    if (g_signal)
+      return Fail("interrupted; nothing is half-written: rerun the same replay to finish");
+    uint64_t seen = as.samples_batched + as.batches_acked + as.batches_rejected;
+    if (seen != last_seen) {
+      last_seen = seen;
+      last_change = Now();
+    } else if (Now() - last_change > kStallSeconds) {
+      return Fail("no progress for 60 s (relay at " + endpoint + " not answering?)" +
+                  relay_error() + "; rerun to retry");
     }
     std::this_thread::sleep_for(std::chrono::milliseconds(200));  // progress refresh period
   }
-  if (tty) std::fprintf(stderr, "\n");
-  agent_thread.join();
-  if (relay) relay->Stop();
-  double seconds = Now() - t0;
-  if (!agent_status.ok()) return Fail("agent: " + agent_status.ToString());
-  accel::AgentStats as = agent.stats();
+  ss.agent_thread.join();
+  if (!ss.agent_status.ok()) return Fail("agent: " + ss.agent_status.ToString());
+  accel::AgentStats as = ss.agent->stats();
+  if (as.batches_rejected > 0)
+    return Fail("the relay rejected " + std::to_string(as.batches_rejected) +
+                " batch(es) (see the lines above; e.g. this device's sequence numbers were used "
+                "before for other data: another --resolution, or another recording under this "
+                "--device-id)");
+  // 2) In-process relay: stop taking batches, then upload what is left,
+  // including the last seconds (no later sample will complete them).
+  if (ss.relay) {
+    ss.relay->Stop();
+    last_change = Now();
+    for (;;) {
+      accel::relay::UploadStats u = ss.relay->uploader()->RunOnce(/*include_incomplete=*/true);
+      auto st = ss.relay->store()->GetStatus();
+      if (!st.ok()) return Fail("relay: " + st.status().ToString());
+      progress.Show(as, st->rows_uploaded, false);
+      if (st->pending_rows == 0) break;
+      if (st->quarantined_rows > 0)
+        return Fail("DynamoDB refused " + std::to_string(st->quarantined_rows) +
+                    " row(s): " + st->last_error);
+      if (g_signal) return Fail("interrupted; rerun the same replay to finish");
+      if (u.rows_acked > 0) last_change = Now();
+      if (Now() - last_change > kStallSeconds)
+        return Fail("no upload progress for 60 s; " + std::to_string(st->pending_rows) +
+                    " row(s) not written" + relay_error() + "; rerun to retry");
+      if (u.rows_acked == 0)
+        std::this_thread::sleep_for(std::chrono::milliseconds(50));  // retries back off
+    }
+  }
+  progress.Show(as, rows_uploaded(), true);
+  double seconds = Now() - progress.t0;
 
-  accel::tools::VerifyReport rep;
-  rep.samples_in = source.size();
+  nlohmann::json j = {
+      {"samples_in", source.size()},
+      {"bytes_per_sample_batch", static_cast<double>(as.bytes_sent) / source.size()},
+      {"seconds", seconds},
+      {"device_id", device},
+      {"partition_id", partition},
+      {"first_sequence", first_seq},
+      {"batches", as.batches_acked},
+      {"verified", verify}};
+  bool ok = true;
   if (verify) {
+    accel::tools::VerifyReport rep;
     std::vector<accel::tools::RowSamples> rows;
-    // With --relay the upload happens elsewhere: poll until the rows are there or 60 s passed.
-    double deadline = Now() + (relay ? 0 : 60);
+    // With --relay the upload happens elsewhere (a running relay uploads a
+    // second after its flush timeout): poll until the rows are all there or
+    // --verify-wait passed. In-process, everything was acknowledged already.
+    double deadline = Now() + (ss.relay ? 0 : verify_wait);
     for (;;) {
       s = accel::tools::ReadRows(aws->client.get(), table, partition, t_min / 1000000000,
                                  t_max / 1000000000 + 1, device, &rows);
       if (!s.ok()) return Fail("verify: " + s.ToString());
       rep = accel::tools::Verify(qsource, rows);
-      if (rep.ok() || Now() >= deadline) break;
-      std::this_thread::sleep_for(std::chrono::milliseconds(500));
+      if (rep.ok() || Now() >= deadline || g_signal) break;
+      std::this_thread::sleep_for(std::chrono::milliseconds(500));  // bounded polling
     }
-    std::fprintf(stderr, "verify: %llu of %llu samples found exactly once in %llu rows; missing %llu, "
+    std::fprintf(stderr,
+                 "verify: %llu of %llu samples found exactly once in %llu rows; missing %llu, "
                  "duplicate %llu, different %llu\n",
                  static_cast<unsigned long long>(rep.samples_verified),
                  static_cast<unsigned long long>(rep.samples_in),
@@ -267,24 +414,29 @@ int main(int argc, char** argv) {
                  static_cast<unsigned long long>(rep.duplicates),
                  static_cast<unsigned long long>(rep.mismatched));
     for (const std::string& e : rep.examples) std::fprintf(stderr, "  %s\n", e.c_str());
+    j["samples_verified"] = rep.samples_verified;
+    j["rows"] = rep.rows;
+    j["missing"] = rep.missing;
+    j["duplicates"] = rep.duplicates;
+    j["mismatched"] = rep.mismatched;
+    j["avg_row_bytes"] = rep.avg_row_bytes;
+    j["rows_basis"] = "table";
+    ok = rep.ok();
+  } else {
+    // Nothing was read back: the row figures are those of the items the relay
+    // builds from this input (one per second), computed from the source; the
+    // comparison figures are unknown, so null rather than a reassuring 0.
+    auto e = accel::tools::EstimateRows(qsource, res->step_g(), partition, device, first_seq,
+                                        accel::tools::kReplayBatchSamples);
+    if (!e.ok()) return Fail(e.status().ToString());
+    j["samples_verified"] = nullptr;
+    j["rows"] = e->rows;
+    j["missing"] = nullptr;
+    j["duplicates"] = nullptr;
+    j["mismatched"] = nullptr;
+    j["avg_row_bytes"] = e->avg_row_bytes;
+    j["rows_basis"] = "source";
   }
-  std::system(("rm -rf '" + dir + "'").c_str());
-  if (json) {
-    nlohmann::json j = {{"samples_in", rep.samples_in},
-                        {"samples_verified", rep.samples_verified},
-                        {"rows", rep.rows},
-                        {"missing", rep.missing},
-                        {"duplicates", rep.duplicates},
-                        {"mismatched", rep.mismatched},
-                        {"bytes_per_sample_batch",
-                         source.empty() ? 0.0 : static_cast<double>(as.bytes_sent) / source.size()},
-                        {"avg_row_bytes", rep.avg_row_bytes},
-                        {"seconds", seconds},
-                        {"device_id", device},
-                        {"partition_id", partition},
-                        {"verified", verify}};
-    std::printf("%s\n", j.dump().c_str());
-  }
-  if (verify && !rep.ok()) return 1;
-  return 0;
+  if (json) std::printf("%s\n", j.dump().c_str());
+  return ok ? kExitOk : kExitRuntime;
 }
