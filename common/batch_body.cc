@@ -27,41 +27,44 @@ int64_t LatticeValue(int64_t k, const Lattice& l) {
   return (k * static_cast<int64_t>(l.scale) + static_cast<int64_t>(l.offset)) >> 32;
 }
 
-struct HullPoint {
-  double k, c;
-};
+// A lattice with the offset written in [0, s), from the centre `mid` of the
+// band c - s*k (k is free, so the index origin moves to put o there).
+Lattice MakeLattice(double s, double mid, uint64_t scale) {
+  Lattice off;
+  const double o = mid - s * std::floor(mid / s);
+  Lattice l;
+  l.on = true;
+  l.scale = scale;
+  l.offset = static_cast<uint64_t>(std::llround((o + 0.5) * 4294967296.0));
+  if (l.scale < kOne32 || l.scale > kMaxScale || l.offset >= l.scale + kOne32) return off;
+  return l;
+}
+
+using HullPoint = LatticeScratch::Point;
+
+// A band of c - s*k this much wider than one count still makes a lattice:
+// the few values past its edges become exceptions.
+constexpr double kNearlyOne = 1.02;
 
 // Cross product sign for monotone-chain hulls.
 double Cross(const HullPoint& o, const HullPoint& a, const HullPoint& b) {
   return (a.k - o.k) * (b.c - o.c) - (a.c - o.c) * (b.k - o.k);
 }
 
-// The scale s minimising the spread of c - s*k over the points (a convex
-// function; its minimum is found on the points' convex hulls), searched
-// within 0.2% of `guess`. *mid receives the centre of that spread.
-// Only points near the top of the band can be on the upper hull near the
-// optimum (and near the bottom for the lower one), so the caller passes those.
-double FitScale(const std::vector<HullPoint>& top, const std::vector<HullPoint>& bottom,
-                double guess, double* mid) {
-  std::vector<HullPoint> upper, lower;
-  for (const HullPoint& p : bottom) {
-    while (lower.size() >= 2 && Cross(lower[lower.size() - 2], lower.back(), p) <= 0)
-      lower.pop_back();
-    lower.push_back(p);
-  }
-  for (const HullPoint& p : top) {
-    while (upper.size() >= 2 && Cross(upper[upper.size() - 2], upper.back(), p) >= 0)
-      upper.pop_back();
-    upper.push_back(p);
-  }
+// Golden-section search for the scale s minimising the spread of c - s*k over
+// the points (a convex function of s: the largest c - s*k over the upper hull
+// minus the smallest over the lower one), within 0.2% of `guess`. *mid gets
+// the centre of the spread at that s, *spread its width.
+template <typename Upper, typename Lower>
+double MinSpreadScale(const Upper& upper, const Lower& lower, double guess, double* mid,
+                      double* spread_out = nullptr) {
   auto spread = [&](double sc, double* m) {
     double mx = -1e300, mn = 1e300;
-    for (const HullPoint& p : upper) mx = std::max(mx, p.c - sc * p.k);
-    for (const HullPoint& p : lower) mn = std::min(mn, p.c - sc * p.k);
+    upper([&](double k, double c) { mx = std::max(mx, c - sc * k); });
+    lower([&](double k, double c) { mn = std::min(mn, c - sc * k); });
     *m = (mx + mn) / 2;
     return mx - mn;
   };
-  // Golden-section search: spread is convex in s.
   const double phi = 0.6180339887498949;
   double a = guess * (1 - 2e-3), b = guess * (1 + 2e-3), t;
   double x1 = b - phi * (b - a), x2 = a + phi * (b - a);
@@ -82,13 +85,41 @@ double FitScale(const std::vector<HullPoint>& top, const std::vector<HullPoint>&
     }
   }
   const double s = (a + b) / 2;
-  spread(s, mid);
+  const double w = spread(s, mid);
+  if (spread_out) *spread_out = w;
   return s;
+}
+
+// The scale s minimising the spread of c - s*k over the points, found on
+// their convex hulls. Only points near the top of the band can be on the
+// upper hull near the optimum (and near the bottom for the lower one), so
+// the caller passes those.
+double FitScale(const std::vector<HullPoint>& top, const std::vector<HullPoint>& bottom,
+                double guess, double* mid) {
+  std::vector<HullPoint> upper, lower;
+  for (const HullPoint& p : bottom) {
+    while (lower.size() >= 2 && Cross(lower[lower.size() - 2], lower.back(), p) <= 0)
+      lower.pop_back();
+    lower.push_back(p);
+  }
+  for (const HullPoint& p : top) {
+    while (upper.size() >= 2 && Cross(upper[upper.size() - 2], upper.back(), p) >= 0)
+      upper.pop_back();
+    upper.push_back(p);
+  }
+  return MinSpreadScale(
+      [&](auto f) {
+        for (const HullPoint& p : upper) f(p.k, p.c);
+      },
+      [&](auto f) {
+        for (const HullPoint& p : lower) f(p.k, p.c);
+      },
+      guess, mid);
 }
 
 // Keeps the points in the densest unit-wide window of c - s*k (the lattice's
 // own rounding interval) and fits the hulls of those; twice, the second time
-// with the better scale.
+// with the better scale. For point sets with outliers (glitches).
 double RobustFit(const std::vector<HullPoint>& pts, double s, double* mid) {
   std::vector<HullPoint> in, top, bottom;
   in.reserve(pts.size());
@@ -138,50 +169,218 @@ double RobustFit(const std::vector<HullPoint>& pts, double s, double* mid) {
   }
   return s;
 }
+
+// Fits the band c - s*k over the points (k[i], c[i]), i < count, starting
+// from *s: the hulls of the candidate points sc->cand give the scale
+// minimising the spread, an exact check over all points confirms it or adds
+// the points outside, until none is. Returns the spread reached, with *s
+// and *mid (the band's centre): below 1, a lattice holds every point; a
+// little above (sensors whose values were rounded twice put a few values
+// just past the band's edge), the points past it become exceptions.
+double FitBand(const int32_t* k, const int32_t* c, size_t count, double outlier, LatticeScratch* sc,
+               double* s, double* mid) {
+  std::vector<uint32_t>& cand = sc->cand;
+  std::vector<HullPoint>& upper = sc->upper;
+  std::vector<HullPoint>& lower = sc->lower;
+  for (int round = 0; round < 6; ++round) {
+    std::sort(cand.begin(), cand.end(),
+              [&](uint32_t a, uint32_t b) { return k[a] != k[b] ? k[a] < k[b] : c[a] < c[b]; });
+    upper.clear();
+    lower.clear();
+    for (uint32_t i : cand) {
+      // Integers below 2^23: the cross products are exact.
+      const HullPoint p{static_cast<double>(k[i]), static_cast<double>(c[i])};
+      while (lower.size() >= 2 && Cross(lower[lower.size() - 2], lower.back(), p) <= 0)
+        lower.pop_back();
+      lower.push_back(p);
+      while (upper.size() >= 2 && Cross(upper[upper.size() - 2], upper.back(), p) >= 0)
+        upper.pop_back();
+      upper.push_back(p);
+    }
+    double cmid = 0, cspread = 2;
+    const double fs = MinSpreadScale(
+        [&](auto f) {
+          for (const HullPoint& p : upper) f(p.k, p.c);
+        },
+        [&](auto f) {
+          for (const HullPoint& p : lower) f(p.k, p.c);
+        },
+        *s, &cmid, &cspread);
+    *s = fs;
+    *mid = cmid;
+    if (!(cspread < 1.0)) return cspread;  // the candidates alone are that wide
+    // With `outlier` > 0, points farther than 0.5 + outlier from the
+    // candidates' centre are glitches: left out (they become exceptions).
+    const double far = outlier > 0 ? 0.5 + outlier : 1e300;
+    double rmax = -1e300, rmin = 1e300;
+    for (size_t i = 0; i < count; ++i) {
+      const double r = static_cast<double>(c[i]) - fs * static_cast<double>(k[i]);
+      if (std::fabs(r - cmid) > far) continue;
+      rmax = std::max(rmax, r);
+      rmin = std::min(rmin, r);
+    }
+    if (rmax - rmin < 1.0) {
+      *mid = (rmax + rmin) / 2;
+      return rmax - rmin;
+    }
+    // Add the points outside the candidates' band and fit again.
+    const double top = cmid + cspread / 2, bottom = cmid - cspread / 2;
+    for (size_t i = 0; i < count; ++i) {
+      const double r = static_cast<double>(c[i]) - fs * static_cast<double>(k[i]);
+      if ((r > top || r < bottom) && std::fabs(r - cmid) <= far)
+        cand.push_back(static_cast<uint32_t>(i));
+    }
+  }
+  return 2.0;
+}
+
+// The lattice holding every value, from a scale s good to ~1e-7 and an
+// offset o_est good to a fraction of a step: each value's nearest index k,
+// then the band c - s*k. When it is wider than one count, either the scale
+// is a little off for these values (the band's extremes per stretch of k
+// are the candidates of a fit, FitBand) or some values are off the lattice
+// (glitches: the densest window one count wide is kept at this scale).
+Lattice FitOnValues(const int32_t* v, size_t n, double s, double o_est, LatticeScratch* sc) {
+  Lattice off;
+  if (!(s >= 1.5) || s > static_cast<double>(uint64_t{1} << 20)) return off;
+  const double inv = 1.0 / s;
+  // |c / s| < 2^21: floor as a truncation after adding 2^22.
+  constexpr double kBias = 4194304.0;
+  const double bias = -o_est * inv + 0.5 + kBias;
+  std::vector<int32_t>& kk = sc->k;
+  kk.resize(n);
+  double rmax = -1e300, rmin = 1e300;
+  int32_t kmin = INT32_MAX, kmax = INT32_MIN;
+  for (size_t i = 0; i < n; ++i) {
+    const int32_t k =
+        static_cast<int32_t>(static_cast<int64_t>(v[i] * inv + bias) - int64_t{4194304});
+    kk[i] = k;
+    const double r = v[i] - s * k - o_est;
+    rmax = std::max(rmax, r);
+    rmin = std::min(rmin, r);
+    kmin = std::min(kmin, k);
+    kmax = std::max(kmax, k);
+  }
+  const uint64_t scale = static_cast<uint64_t>(std::llround(s * 4294967296.0));
+  if (rmax - rmin < 1.0) return MakeLattice(s, o_est + (rmax + rmin) / 2, scale);
+  // The densest window one count wide: where the lattice's values are.
+  if (!(rmax - rmin < 64)) return off;
+  constexpr int kPerUnit = 32;
+  const int bins = static_cast<int>((rmax - rmin) * kPerUnit) + 1;
+  std::vector<uint32_t> rh(static_cast<size_t>(bins), 0);
+  for (size_t i = 0; i < n; ++i) {
+    const double r = v[i] - s * kk[i] - o_est;
+    ++rh[std::min(bins - 1, static_cast<int>((r - rmin) * kPerUnit))];
+  }
+  uint32_t win = 0, best = 0;
+  int best_b = 0;
+  for (int b = 0; b < bins; ++b) {
+    win += rh[b];
+    if (b >= kPerUnit) win -= rh[b - kPerUnit];
+    if (win > best) {
+      best = win;
+      best_b = b;
+    }
+  }
+  if (best * 4 < n * 3) return off;  // most values must sit on it
+  const double centre = rmin + (best_b + 1 - kPerUnit / 2.0) / kPerUnit + o_est;
+  // Candidates: the highest and lowest value near that window in each of 32
+  // stretches of k; values farther off are glitches (exceptions).
+  constexpr double kOutlier = 1.0 / 16;
+  constexpr int kParts = 32;
+  uint32_t hi_i[kParts], lo_i[kParts];
+  double hi_r[kParts], lo_r[kParts];
+  for (int b = 0; b < kParts; ++b) {
+    hi_r[b] = -1e300;
+    lo_r[b] = 1e300;
+  }
+  const double per = kParts / (static_cast<double>(kmax) - kmin + 1.0);
+  for (size_t i = 0; i < n; ++i) {
+    const double r = v[i] - s * kk[i];
+    if (std::fabs(r - centre) > 0.5 + kOutlier) continue;
+    const int b = std::min(kParts - 1, static_cast<int>((kk[i] - kmin) * per));
+    if (r > hi_r[b]) {
+      hi_r[b] = r;
+      hi_i[b] = static_cast<uint32_t>(i);
+    }
+    if (r < lo_r[b]) {
+      lo_r[b] = r;
+      lo_i[b] = static_cast<uint32_t>(i);
+    }
+  }
+  std::vector<uint32_t>& cand = sc->cand;
+  cand.clear();
+  for (int b = 0; b < kParts; ++b) {
+    if (hi_r[b] > -1e300) cand.push_back(hi_i[b]);
+    if (lo_r[b] < 1e300) cand.push_back(lo_i[b]);
+  }
+  if (cand.size() < 2) return off;
+  double fs = s, mid = 0;
+  if (!(FitBand(kk.data(), v, n, kOutlier, sc, &fs, &mid) < kNearlyOne) || !(fs >= 1.5)) return off;
+  return MakeLattice(fs, mid, static_cast<uint64_t>(std::llround(fs * 4294967296.0)));
+}
+
 }  // namespace
 
 Lattice DetectLattice(const int32_t* values, size_t n) {
+  LatticeScratch scratch;
+  return DetectLattice(values, n, &scratch);
+}
+
+// The search, in passes over the values and over their distinct values:
+// 1. the distinct values, in order, through a bitmap (one pass over all);
+// 2. the most common gap between neighbouring distinct values is about one
+//    lattice step; refined on gaps of a few steps;
+// 3. a walk along the distinct values gives each its step index k, and the
+//    convex hulls of the points (k, c) are built as they come;
+// 4. the scale minimising the spread of c - s*k is found on the hulls. If
+//    the spread is below 1, every distinct value the walk reached sits on the
+//    lattice: done. Otherwise (glitches, a recalibrated stretch) a robust fit
+//    that drops outliers decides.
+// The encoder then indexes every value and checks it exactly; whatever is
+// off the lattice becomes an exception.
+Lattice DetectLattice(const int32_t* values, size_t n, LatticeScratch* sc) {
   Lattice off;
   if (n < 8) return off;
-  // Probe at most kProbe values spread over the batch: enough to pin the
-  // scale to ~1e-6 and cheap for long batches.
-  constexpr size_t kProbe = 4096;
-  const size_t stride = n > kProbe ? n / kProbe : 1;
   int32_t lo = values[0], hi = values[0];
-  for (size_t i = 0; i < n; i += stride) {
+  for (size_t i = 1; i < n; ++i) {
     lo = std::min(lo, values[i]);
     hi = std::max(hi, values[i]);
   }
   const uint64_t span = static_cast<uint64_t>(static_cast<int64_t>(hi) - lo);
   if (span < 2 || span > (uint64_t{1} << 22)) return off;
-  // The distinct values, in order, through a bitmap.
-  std::vector<uint64_t> bitmap(span / 64 + 1, 0);
-  for (size_t i = 0; i < n; i += stride) {
-    uint64_t b = static_cast<uint64_t>(static_cast<int64_t>(values[i]) - lo);
+  // 1. Distinct values through a bitmap, and the histogram of their gaps.
+  const size_t words = static_cast<size_t>(span / 64 + 1);
+  std::vector<uint64_t>& bitmap = sc->bitmap;
+  bitmap.assign(words, 0);
+  for (size_t i = 0; i < n; ++i) {
+    const uint32_t b = static_cast<uint32_t>(values[i] - lo);
     bitmap[b >> 6] |= uint64_t{1} << (b & 63);
   }
-  std::vector<int32_t> uniq;
-  uniq.reserve(std::min<size_t>(n, span + 1));
-  for (size_t w = 0; w < bitmap.size(); ++w) {
+  std::vector<int32_t>& uniq = sc->uniq;
+  uniq.resize(std::min<size_t>(n, static_cast<size_t>(span) + 1));
+  constexpr int kHist = 1024;
+  uint32_t hist[kHist];
+  std::memset(hist, 0, sizeof hist);
+  size_t nu = 0;
+  int64_t prev_v = lo;
+  int top = 1;
+  for (size_t w = 0; w < words; ++w) {
     uint64_t bits = bitmap[w];
     while (bits) {
-      int b = __builtin_ctzll(bits);
+      const int64_t v = lo + static_cast<int64_t>(w * 64) + __builtin_ctzll(bits);
       bits &= bits - 1;
-      uniq.push_back(static_cast<int32_t>(lo + static_cast<int64_t>(w * 64 + b)));
+      const int64_t g = v - prev_v;
+      if (g < kHist) {
+        ++hist[g];
+        top = std::max(top, static_cast<int>(g));
+      }
+      uniq[nu++] = static_cast<int32_t>(v);
+      prev_v = v;
     }
   }
-  if (uniq.size() < 2) return off;
-  // The most common small gap is (about) one lattice step.
-  constexpr int kHist = 1024;
-  std::vector<uint32_t> hist(kHist, 0);
-  int top = 1;
-  for (size_t j = 1; j < uniq.size(); ++j) {
-    int64_t g = static_cast<int64_t>(uniq[j]) - uniq[j - 1];
-    if (g < kHist) {
-      ++hist[g];
-      top = std::max(top, static_cast<int>(g));
-    }
-  }
+  if (nu < 2) return off;
+  // 2. The most common small gap is (about) one lattice step.
   int mode = 1;
   for (int g = 2; g <= top; ++g)
     if (hist[g] > hist[mode]) mode = g;
@@ -191,8 +390,8 @@ Lattice DetectLattice(const int32_t* values, size_t n) {
   double s = mode;
   for (double steps : {2.5, 8.0, 32.0}) {
     double sum_g = 0, sum_m = 0;
-    const int top = static_cast<int>(std::min<double>(kHist, steps * s));
-    for (int g = 1; g < top; ++g) {
+    const int lim = static_cast<int>(std::min<double>(top + 1, steps * s));
+    for (int g = 1; g < lim; ++g) {
       if (hist[g] == 0) continue;
       double m = std::floor(g / s + 0.5);
       if (m < 1 || std::fabs(g - m * s) >= 1.0 + m * s * 0.02) continue;
@@ -202,132 +401,237 @@ Lattice DetectLattice(const int32_t* values, size_t n) {
     if (sum_m > 0) s = sum_g / sum_m;
   }
   if (s < 1.5) return off;
-  // Step indices of the distinct values that sit on the lattice. Values off it
-  // (glitches, a recalibrated stretch) are skipped; if the walk started on
-  // one, most values look off and the walk restarts one value later.
-  std::vector<HullPoint> pts;
-  pts.reserve(uniq.size());
-  // Least-squares sums ride along the walk (c relative to the walk's start).
-  double sk = 0, sc = 0, skk = 0, skc = 0, c0 = 0;
-  const double inv_s0 = 1.0 / s;
-  for (size_t start = 0; start < std::min<size_t>(3, uniq.size()); ++start) {
-    pts.clear();
-    sk = sc = skk = skc = 0;
-    double k = 0;
-    int64_t prev = uniq[start];
-    c0 = static_cast<double>(prev);
-    pts.push_back({0, c0});
-    for (size_t j = start + 1; j < uniq.size(); ++j) {
-      double g = static_cast<double>(uniq[j] - prev);
-      double m = std::floor(g * inv_s0 + 0.5);
-      if (m < 1 || std::fabs(g - m * s) >= 1.0 + m * s * 2e-3) continue;
-      k += m;
+  // 3. Step indices of the distinct values, walking from one to the next.
+  // Values off the lattice (glitches, a recalibrated stretch) are skipped;
+  // if the walk started on one, most values look off and the walk restarts
+  // one value later. The step count of each small gap comes from a table (0:
+  // the gap is no whole number of steps). Only every j-th point reached is
+  // kept (at most ~256): enough for the scale to about 1e-7, which the pass
+  // over all values then makes exact.
+  int16_t steps_of[kHist];
+  std::memset(steps_of, 0xFF, sizeof steps_of);  // -1: not computed yet
+  auto steps = [&](int64_t g) -> int64_t {
+    if (g < kHist && steps_of[g] >= 0) return steps_of[g];
+    const double m = std::floor(static_cast<double>(g) / s + 0.5);
+    const int64_t r = m < 1 || std::fabs(static_cast<double>(g) - m * s) >= 1.0 + m * s * 2e-3
+                          ? 0
+                          : static_cast<int64_t>(m);
+    if (g < kHist) steps_of[g] = static_cast<int16_t>(r);
+    return r;
+  };
+  const uint32_t every = static_cast<uint32_t>(std::max<size_t>(1, nu / 256));
+  std::vector<int32_t>& wk = sc->wk;
+  std::vector<int32_t>& wc = sc->wc;
+  wk.resize(nu / every + 2);
+  wc.resize(nu / every + 2);
+  size_t nw = 0, reached = 0;
+  // Least-squares sums over every point reached (c relative to the start).
+  double sk = 0, sc_ = 0, skk = 0, skc = 0, c0 = 0;
+  for (size_t start = 0; start < std::min<size_t>(3, nu); ++start) {
+    int32_t k = 0;
+    int32_t prev = uniq[start];
+    wk[0] = 0;
+    wc[0] = prev;
+    nw = 1;
+    reached = 1;
+    sk = sc_ = skk = skc = 0;
+    c0 = prev;
+    uint32_t skip = every;
+    for (size_t j = start + 1; j < nu; ++j) {
+      const int64_t m = steps(uniq[j] - prev);  // a gap of the walk: > 0
+      if (m == 0) continue;
+      k += static_cast<int32_t>(m);
       prev = uniq[j];
-      const double c = static_cast<double>(prev);
-      pts.push_back({k, c});
-      sk += k;
-      sc += c - c0;
-      skk += k * k;
-      skc += k * (c - c0);
+      ++reached;
+      const double kd = k, cd = prev - c0;
+      sk += kd;
+      sc_ += cd;
+      skk += kd * kd;
+      skc += kd * cd;
+      if (--skip == 0 || j == nu - 1) {
+        skip = every;
+        wk[nw] = k;
+        wc[nw] = prev;
+        ++nw;
+      }
     }
-    if (pts.size() * 2 >= uniq.size()) break;
+    if (reached * 2 >= nu) break;
   }
-  if (pts.size() < 2 || pts.size() * 2 < uniq.size()) return off;
-  const double np = static_cast<double>(pts.size());
+  if (nw < 2 || reached * 2 < nu) return off;
+  const double k_span = static_cast<double>(wk[nw - 1] - wk[0]);
+  if (!(k_span > 0)) return off;
+  // 4. The scale minimising the spread of c - s*k over the kept points,
+  // starting from the least-squares line of all points reached.
+  const double np = static_cast<double>(reached);
   const double den = np * skk - sk * sk;
   if (!(den > 0)) return off;
-  s = (np * skc - sk * sc) / den;
-  if (!(s >= 1.5)) return off;
-  double mid = c0 + (sc - s * sk) / np;
-  // Once the scale is known, index every distinct value directly from the
-  // model (no walk, so no error can propagate) and fit once more.
-  const double o0 = mid, inv_s = 1.0 / s;
-  pts.resize(uniq.size());
-  for (size_t j = 0; j < uniq.size(); ++j)
-    pts[j] = {std::floor((uniq[j] - o0) * inv_s + 0.5), static_cast<double>(uniq[j])};
-  s = RobustFit(pts, s, &mid);
+  const double s_ls = (np * skc - sk * sc_) / den;
+  if (!(s_ls >= 1.5)) return off;
+  const double mid_ls = c0 + (sc_ - s_ls * sk) / np;
+  s = s_ls;
+  double mid = mid_ls;
+  std::vector<uint32_t>& cand = sc->cand;
+  cand.resize(nw);
+  for (size_t i = 0; i < nw; ++i) cand[i] = static_cast<uint32_t>(i);
+  // A little past 1: the pass over all values sorts it out.
+  if (!(FitBand(wk.data(), wc.data(), nw, 0, sc, &s, &mid) < kNearlyOne)) {
+    // Some values reached are off the lattice: fit robustly (dropping
+    // outliers) on all distinct values, indexed from the least-squares line
+    // (no walk, so no error can propagate).
+    std::vector<HullPoint> pts(nu);
+    const double inv_s = 1.0 / s_ls;
+    for (size_t j = 0; j < nu; ++j)
+      pts[j] = {std::floor((uniq[j] - mid_ls) * inv_s + 0.5), static_cast<double>(uniq[j])};
+    mid = mid_ls;
+    s = RobustFit(pts, s_ls, &mid);
+  }
   if (!(s >= 1.5) || s > static_cast<double>(uint64_t{1} << 20)) return off;
-  // o in [0, s): shift the index origin (k is free).
-  double o = mid - s * std::floor(mid / s);
-  Lattice l;
-  l.on = true;
-  l.scale = static_cast<uint64_t>(std::llround(s * 4294967296.0));
-  l.offset = static_cast<uint64_t>(std::llround((o + 0.5) * 4294967296.0));
-  if (l.scale < kOne32 || l.scale > kMaxScale || l.offset >= l.scale + kOne32) return off;
-  return l;
+  // 5. Exact over all values.
+  return FitOnValues(values, n, s, mid, sc);
 }
 
 namespace {
 
-// Index of value c on lattice l: the k whose LatticeValue is nearest to c.
-struct Indexer {
-  const Lattice& l;
-  double inv_s, o;
-  explicit Indexer(const Lattice& lat)
-      : l(lat),
-        inv_s(4294967296.0 / static_cast<double>(lat.scale)),
-        o(static_cast<double>(lat.offset) / 4294967296.0 - 0.5) {}
-  int64_t operator()(int32_t c, int32_t* err) const {
-    int64_t k = static_cast<int64_t>(std::floor((c - o) * inv_s + 0.5));
-    int64_t e = c - LatticeValue(k, l);
-    if (e != 0) {
-      int64_t dir = e > 0 ? 1 : -1;
-      int64_t e2 = c - LatticeValue(k + dir, l);
-      if (std::llabs(e2) < std::llabs(e)) {
-        k += dir;
-        e = e2;
-      }
-    }
-    *err = static_cast<int32_t>(e);
-    return k;
+// The offset of a lattice whose scale is known (another axis of the same
+// sensor found it: one converter, one scale), without a search: values on
+// the lattice have c / s within 1/(2s) of o / s modulo 1, so the phases of a
+// sample of values show an occupied arc; its centre gives o roughly, and
+// the band c - s*k over all values gives it exactly. Values off the lattice
+// (glitches) are left out by a densest-window step when the band is wider
+// than one count. {on=false} when the values show no such arc or band.
+Lattice OffsetForScale(const int32_t* v, size_t n, uint64_t scale, LatticeScratch* sc) {
+  Lattice off;
+  if (n < 8) return off;
+  const double s = static_cast<double>(scale) / 4294967296.0;
+  const double inv = 1.0 / s;
+  // |c / s| < 2^21: floor as a truncation after adding 2^22.
+  constexpr double kBias = 4194304.0;
+  constexpr int kBins = 64;
+  uint32_t h[kBins] = {0};
+  const size_t stride = std::max<size_t>(1, n / 512);
+  size_t count = 0;
+  for (size_t i = 0; i < n; i += stride, ++count) {
+    const double x = v[i] * inv + kBias;
+    const double phase = x - static_cast<double>(static_cast<int64_t>(x));
+    ++h[std::min(kBins - 1, static_cast<int>(phase * kBins))];
   }
-};
+  // The longest circular run of (nearly) empty bins; the arc is the rest.
+  const uint32_t empty = static_cast<uint32_t>(count / 256);
+  int best_len = 0, best_end = 0, run = 0;
+  for (int i = 0; i < 2 * kBins; ++i) {
+    run = h[i % kBins] <= empty ? run + 1 : 0;
+    if (run > best_len) {
+      best_len = std::min(run, kBins);
+      best_end = i;
+    }
+  }
+  // An arc of width 1/s, plus a bin of rounding either side.
+  if (best_len >= kBins || static_cast<double>(kBins - best_len) > kBins * inv + 3) return off;
+  const double arc_start = static_cast<double>(best_end + 1) / kBins;
+  const double centre = arc_start + static_cast<double>(kBins - best_len) / (2.0 * kBins);
+  const double o_est = (centre - std::floor(centre)) * s;
+  return FitOnValues(v, n, s, o_est, sc);
+}
 
 // ------------------------------------------------------------- Rice coding
 
-uint64_t RiceCost(const uint64_t* u, size_t len, int k) {
+// Values per block rounded up: residual arrays are padded with zeros to a
+// whole number of blocks, so the block loops below have a fixed length (the
+// compiler vectorises them) and padding adds nothing to any sum.
+inline size_t PaddedLength(size_t m) { return (m + kRiceBlock - 1) / kRiceBlock * kRiceBlock; }
+
+template <typename U>
+uint64_t RiceCost(const U* u, size_t len, int k) {
   uint64_t bits = 0;
   for (size_t i = 0; i < len; ++i) {
-    uint64_t q = u[i] >> k;
+    uint64_t q = static_cast<uint64_t>(u[i]) >> k;
     bits += q < kEscapeQuotient ? q + 1 + k : kEscapeQuotient + 6 + BitLength(u[i]) - 1;
   }
   return bits;
 }
 
-int ChooseMode(const uint64_t* u, size_t len) {
-  uint64_t sum = 0, mx = 0;
-  for (size_t i = 0; i < len; ++i) {
-    sum += std::min<uint64_t>(u[i], uint64_t{1} << 40);
-    mx = std::max(mx, u[i]);
+// Sum and largest value of a padded block.
+template <typename U>
+inline void BlockSumMax(const U* u, uint64_t* sum, uint64_t* mx) {
+  U s = 0, m = 0;
+  for (size_t i = 0; i < kRiceBlock; ++i) {
+    s += u[i];
+    m = u[i] > m ? u[i] : m;
   }
-  const uint64_t mx_clamped = std::min<uint64_t>(mx, uint64_t{1} << 40);
+  *sum = s;
+  *mx = m;
+}
+
+// Sums of the values shifted right by k, k + 1 and k + 2 (the unary parts of
+// three Rice parameters) over a padded block.
+template <typename U>
+inline void ShiftedSums(const U* u, int k, uint64_t* q0, uint64_t* q1, uint64_t* q2) {
+  U a = 0, b = 0, c = 0;
+  for (size_t i = 0; i < kRiceBlock; ++i) {
+    a += u[i] >> k;
+    b += u[i] >> (k + 1);
+    c += u[i] >> (k + 2);
+  }
+  *q0 = a;
+  *q1 = b;
+  *q2 = c;
+}
+
+// The block's mode (0: all zero; 1 + k: Rice k): the cheapest of the three
+// parameters around the one the mean suggests, and of the three around the
+// one the mean without the largest value suggests (one outlier - a gap, a
+// glitch - must not set the parameter for the whole block). `u` is padded;
+// len <= 16 values count. For U = uint32_t the values are below 2^27, so
+// 16 of them sum without overflow.
+template <typename U>
+int ChooseMode(const U* u, size_t len, uint64_t* mx_out) {
+  uint64_t sum, mx;
+  if constexpr (sizeof(U) == 4) {
+    BlockSumMax(u, &sum, &mx);
+  } else {
+    sum = 0;
+    mx = 0;
+    for (size_t i = 0; i < len; ++i) {
+      sum += std::min<uint64_t>(u[i], uint64_t{1} << 40);
+      mx = std::max<uint64_t>(mx, u[i]);
+    }
+  }
+  *mx_out = mx;
   if (mx == 0) return 0;
-  // Candidates around the parameter the mean suggests, and around the one the
-  // mean without the largest value suggests (one outlier - a gap, a glitch -
-  // must not set the parameter for the whole block).
-  const int g1 = std::max(0, BitLength(sum / len) - 1);
-  const int g2 = len > 1 ? std::max(0, BitLength((sum - mx_clamped) / (len - 1)) - 1) : g1;
+  const uint64_t mx_clamped = std::min<uint64_t>(mx, uint64_t{1} << 40);
+  // Full blocks divide by constants (a multiplication, not a division).
+  const bool full = len == kRiceBlock;
+  const uint64_t mean = full ? sum / kRiceBlock : sum / len;
+  const int g1 = std::max(0, BitLength(mean) - 1);
+  int g2 = g1;
+  if (len > 1) {
+    const uint64_t rest = sum - mx_clamped;
+    g2 = std::max(0, BitLength(full ? rest / (kRiceBlock - 1) : rest / (len - 1)) - 1);
+  }
   int best_k = 0;
   uint64_t best = ~uint64_t{0};
-  auto consider = [&](int k, uint64_t quotients) {
-    const uint64_t c = quotients + len * (1 + static_cast<uint64_t>(k));
-    if (c < best) {
-      best = c;
-      best_k = k;
-    }
-  };
-  auto consider_three = [&](int k0) {  // k0, k0 + 1, k0 + 2 in one pass
+  // k0, k0 + 1, k0 + 2 in one pass.
+  auto consider_three = [&](int k0) __attribute__((always_inline)) {
     k0 = std::max(0, std::min(61, k0));
     if ((mx >> k0) < static_cast<uint64_t>(kEscapeQuotient)) {  // no escapes: plain sums
-      uint64_t q0 = 0, q1 = 0, q2 = 0;
-      for (size_t i = 0; i < len; ++i) {
-        q0 += u[i] >> k0;
-        q1 += u[i] >> (k0 + 1);
-        q2 += u[i] >> (k0 + 2);
+      uint64_t q[3];
+      if constexpr (sizeof(U) == 4) {
+        ShiftedSums(u, k0, &q[0], &q[1], &q[2]);
+      } else {
+        q[0] = q[1] = q[2] = 0;
+        for (size_t i = 0; i < len; ++i) {
+          q[0] += u[i] >> k0;
+          q[1] += u[i] >> (k0 + 1);
+          q[2] += u[i] >> (k0 + 2);
+        }
       }
-      consider(k0, q0);
-      consider(k0 + 1, q1);
-      consider(k0 + 2, q2);
+      for (int j = 0; j < 3; ++j) {
+        const uint64_t c = q[j] + len * (1 + static_cast<uint64_t>(k0 + j));
+        if (c < best) {
+          best = c;
+          best_k = k0 + j;
+        }
+      }
     } else {
       for (int k = k0; k <= k0 + 2; ++k) {
         const uint64_t c = RiceCost(u, len, k);
@@ -346,20 +650,18 @@ int ChooseMode(const uint64_t* u, size_t len) {
 void PutParamDelta(bitio::BitWriter* w, int delta) {
   uint64_t z1 = ZigZag(delta) + 1;
   int nb = BitLength(z1) - 1;
-  w->PutUnary(nb);
-  w->Put(z1 & ((uint64_t{1} << nb) - 1), nb);
+  // unary(nb) then raw(nb) of the low bits: nb <= 7, one field.
+  w->Put((uint64_t{1} << nb) | ((z1 & ((uint64_t{1} << nb) - 1)) << (nb + 1)), 2 * nb + 1);
 }
 
-void PutRice(bitio::BitWriter* w, uint64_t v, int k) {
+// Any Rice code, including escapes and wide parameters.
+void PutRiceSlow(bitio::BitWriter* w, uint64_t v, int k) {
+  w->Reserve(16);
   uint64_t q = v >> k;
   if (q < kEscapeQuotient) {
-    int total = static_cast<int>(q) + 1 + k;
-    if (total <= 32) {
-      w->Put((uint64_t{1} << q) | ((v & ((uint64_t{1} << k) - 1)) << (q + 1)), total);
-    } else {
-      w->PutUnary(q);
-      w->PutWide(k == 64 ? v : v & ((uint64_t{1} << k) - 1), k);
-    }
+    w->PutUnary(q);
+    w->Reserve(16);
+    w->PutWide(k == 64 ? v : v & ((uint64_t{1} << k) - 1), k);
   } else {
     w->Put(0, kEscapeQuotient);
     int nb = BitLength(v);
@@ -368,15 +670,40 @@ void PutRice(bitio::BitWriter* w, uint64_t v, int k) {
   }
 }
 
-void EncodeStream(const uint64_t* u, size_t m, bitio::BitWriter* w) {
+// Rice codes of one block with parameter k <= 31 and no escapes: the unary
+// part, stop bit and k low bits form one field of q + 1 + k <= 56 bits,
+// (low * 2 + 1) << q.
+template <typename U>
+inline void PutBlockFast(bitio::BitWriter* w, const U* blk, size_t len, int k) {
+  bitio::BitWriter::Burst out(w);
+  const uint64_t mask = (uint64_t{1} << k) - 1;
+  for (size_t i = 0; i < len; ++i) {
+    const uint64_t v = blk[i];
+    const uint64_t q = v >> k;
+    out.Put((((v & mask) << 1) | 1) << q, static_cast<int>(q) + 1 + k);
+  }
+}
+
+// One stream: m values, padded with zeros to whole blocks.
+template <typename U>
+void EncodeStream(const U* u, size_t m, bitio::BitWriter* w) {
   int prev = 0;
   for (size_t b = 0; b < m; b += kRiceBlock) {
-    size_t len = std::min(kRiceBlock, m - b);
-    int mode = ChooseMode(u + b, len);
+    const size_t len = std::min(kRiceBlock, m - b);
+    const U* blk = u + b;
+    uint64_t mx = 0;
+    const int mode = ChooseMode(blk, len, &mx);
+    // Room for the parameter code and 16 codes of at most 56 bits.
+    w->Reserve(2 + kRiceBlock * 7);
     PutParamDelta(w, mode - prev);
     prev = mode;
     if (mode == 0) continue;
-    for (size_t i = 0; i < len; ++i) PutRice(w, u[b + i], mode - 1);
+    const int k = mode - 1;
+    if (k <= 31 && (mx >> k) < static_cast<uint64_t>(kEscapeQuotient)) {
+      PutBlockFast(w, blk, len, k);
+    } else {
+      for (size_t i = 0; i < len; ++i) PutRiceSlow(w, blk[i], k);
+    }
   }
 }
 
@@ -403,25 +730,67 @@ uint64_t TimeGcd(const uint64_t* w, size_t m) {
   return g;
 }
 
+inline uint32_t ZigZag32(int32_t v) {
+  return (static_cast<uint32_t>(v) << 1) ^ static_cast<uint32_t>(v >> 31);
+}
+
+// Residuals below this go through the 32-bit stream path (16 of them sum
+// without overflow).
+constexpr uint64_t kNarrow = uint64_t{1} << 27;
+
+// Index of value c on lattice l: the k whose LatticeValue is nearest to c,
+// and the correction c - LatticeValue(k) (0 on the lattice).
+struct Indexer {
+  explicit Indexer(const Lattice& lat)
+      : l(lat),
+        scale(static_cast<int64_t>(lat.scale)),
+        offset(static_cast<int64_t>(lat.offset)),
+        inv_s(4294967296.0 / static_cast<double>(lat.scale)),
+        // floor(x) as a truncation of x + 2^23 (|k| < 2^22 here), +0.5 to round.
+        bias(-(static_cast<double>(lat.offset) / 4294967296.0 - 0.5) * inv_s + 0.5 + 8388608.0) {}
+  // The nearest index; exact check against the lattice.
+  int64_t Nearest(int32_t c) const {
+    return static_cast<int64_t>(c * inv_s + bias) - (int64_t{1} << 23);
+  }
+  int64_t Value(int64_t k) const { return (k * scale + offset) >> 32; }
+  // Slow path for a value the nearest-index guess missed.
+  int64_t Fix(int32_t c, int64_t k, int32_t* err) const {
+    int64_t e = c - Value(k);
+    if (e != 0) {
+      int64_t dir = e > 0 ? 1 : -1;
+      int64_t e2 = c - Value(k + dir);
+      if (std::llabs(e2) < std::llabs(e)) {
+        k += dir;
+        e = e2;
+      }
+    }
+    *err = static_cast<int32_t>(e);
+    return k;
+  }
+  const Lattice& l;
+  int64_t scale, offset;
+  double inv_s, bias;
+};
+
 struct AxisPlan {
   Lattice lat;
   int order = 1;
   int64_t first = 0;
-  std::vector<std::pair<uint32_t, int32_t>> exceptions;
 };
 
 }  // namespace
 
 void EncodeBody(const QSample* s, size_t n, std::string* out, EncoderState* state) {
   const size_t m = n - 1;  // residuals per stream
+  const size_t padded = PaddedLength(m);
   EncoderState local;
   EncoderState& st = state ? *state : local;
-  std::vector<uint64_t>& res = st.res;
-  std::vector<uint64_t>& res2 = st.res2;
+  std::vector<uint64_t>& res64 = st.res64;
+  std::vector<uint32_t>& res32 = st.res32;
   std::vector<int32_t>& axis = st.axis;
-  std::vector<int64_t>& idx = st.idx;
-  res.resize(m == 0 ? 1 : m);
-  res2.resize(m == 0 ? 1 : m);
+  std::vector<int32_t>& idx = st.idx;
+  res64.resize(padded + 1);
+  res32.resize(padded + 1);
   axis.resize(n);
   idx.resize(n);
   std::string& bits = st.bits;
@@ -434,73 +803,110 @@ void EncodeBody(const QSample* s, size_t n, std::string* out, EncoderState* stat
   int64_t base = 0;
   {
     for (size_t i = 0; i < m; ++i)
-      res[i] = static_cast<uint64_t>(s[i + 1].t_ns) - static_cast<uint64_t>(s[i].t_ns);
-    gcd = TimeGcd(res.data(), m);
-    const double inv = 1.0 / static_cast<double>(gcd);
-    for (size_t i = 0; i < m; ++i) {
-      int64_t wv = static_cast<int64_t>(res[i]);
-      int64_t q;
-      if (gcd == 1) {
-        q = wv;
-      } else if (wv > -(int64_t{1} << 52) && wv < (int64_t{1} << 52)) {
-        q = static_cast<int64_t>(std::floor(static_cast<double>(wv) * inv + 0.5));
-      } else {
-        q = wv / static_cast<int64_t>(gcd);
+      res64[i] = static_cast<uint64_t>(s[i + 1].t_ns) - static_cast<uint64_t>(s[i].t_ns);
+    gcd = TimeGcd(res64.data(), m);
+    if (gcd != 1) {
+      // Exact division by a multiplication: every step is a multiple of the
+      // gcd, so the rounded quotient is exact while it fits a double's 52 bits.
+      const double inv = 1.0 / static_cast<double>(gcd);
+      const int64_t g = static_cast<int64_t>(gcd);
+      for (size_t i = 0; i < m; ++i) {
+        const int64_t wv = static_cast<int64_t>(res64[i]);
+        int64_t q;
+        if (wv > -(int64_t{1} << 52) && wv < (int64_t{1} << 52)) {
+          const double x = static_cast<double>(wv) * inv;
+          q = static_cast<int64_t>(x + (x < 0 ? -0.5 : 0.5));
+        } else {
+          q = wv / g;
+        }
+        res64[i] = static_cast<uint64_t>(q);
       }
-      res[i] = static_cast<uint64_t>(q);
     }
     // Base step: median of up to 63 probed steps.
     if (m > 0) {
-      std::vector<int64_t> probe;
-      size_t step = m > 63 ? m / 63 : 1;
-      for (size_t i = 0; i < m; i += step) probe.push_back(static_cast<int64_t>(res[i]));
-      std::nth_element(probe.begin(), probe.begin() + probe.size() / 2, probe.end());
-      base = probe[probe.size() / 2];
+      int64_t probe[128];  // m / (m / 63) < 126 of them
+      size_t np = 0;
+      const size_t step = m > 63 ? m / 63 : 1;
+      for (size_t i = 0; i < m; i += step) probe[np++] = static_cast<int64_t>(res64[i]);
+      std::nth_element(probe, probe + np / 2, probe + np);
+      base = probe[np / 2];
     }
     uint64_t mag0 = 0, mag1 = 0;
     uint64_t prev = static_cast<uint64_t>(base);
     for (size_t i = 0; i < m; ++i) {
-      mag0 = AddMag(mag0, ZigZag(static_cast<int64_t>(res[i] - static_cast<uint64_t>(base))));
-      mag1 = AddMag(mag1, ZigZag(static_cast<int64_t>(res[i] - prev)));
-      prev = res[i];
+      mag0 = AddMag(mag0, ZigZag(static_cast<int64_t>(res64[i] - static_cast<uint64_t>(base))));
+      mag1 = AddMag(mag1, ZigZag(static_cast<int64_t>(res64[i] - prev)));
+      prev = res64[i];
     }
-    int order = mag1 < mag0 ? 1 : 0;
+    const int order = mag1 < mag0 ? 1 : 0;
     modes |= static_cast<uint8_t>(order);
     prev = static_cast<uint64_t>(base);
+    uint64_t any = 0;
     for (size_t i = 0; i < m; ++i) {
-      uint64_t q = res[i];
-      res[i] = ZigZag(static_cast<int64_t>(q - prev));
+      const uint64_t q = res64[i];
+      const uint64_t z = ZigZag(static_cast<int64_t>(q - prev));
+      res64[i] = z;
+      any |= z;
       if (order == 1) prev = q;
     }
-    EncodeStream(res.data(), m, &w);
+    if (any < kNarrow) {
+      for (size_t i = 0; i < m; ++i) res32[i] = static_cast<uint32_t>(res64[i]);
+      std::fill(res32.begin() + m, res32.begin() + padded, 0);
+      EncodeStream(res32.data(), m, &w);
+    } else {
+      std::fill(res64.begin() + m, res64.begin() + padded, 0);
+      EncodeStream(res64.data(), m, &w);
+    }
   }
 
   // --- axes: lattice indices, first or second differences.
   std::string axis_params;
+  std::vector<std::pair<uint32_t, int32_t>>& exceptions = st.exceptions;
+  uint64_t shared_scale = 0;  // the scale of the first axis with a lattice
   for (int a = 0; a < 3; ++a) {
     int32_t QSample::*const field = a == 0 ? &QSample::x : a == 1 ? &QSample::y : &QSample::z;
     for (size_t i = 0; i < n; ++i) axis[i] = s[i].*field;
     AxisPlan plan;
-    // Worth it only if the bits saved on every value beat the exceptions' cost.
-    auto try_lattice = [&](const Lattice& lat) {
+    // Indexes every value on the lattice and checks it exactly; worth it
+    // only if the bits saved on every value beat the exceptions' cost.
+    auto try_lattice = [&](const Lattice& lat, size_t max_exceptions) {
       plan.lat = lat;
-      plan.exceptions.clear();
+      exceptions.clear();
       if (!lat.on) return false;
-      Indexer indexer(lat);
-      for (size_t i = 0; i < n; ++i) {
-        int32_t e;
-        idx[i] = indexer(axis[i], &e);
-        if (e != 0) plan.exceptions.emplace_back(static_cast<uint32_t>(i), e);
-      }
       const double saved =
           static_cast<double>(n) * std::log2(static_cast<double>(lat.scale) / 4294967296.0);
-      const double cost = 80.0 + 24.0 * static_cast<double>(plan.exceptions.size());
-      if (!(saved > cost) || plan.exceptions.size() > n / 4) {
-        plan.lat = Lattice();
-        plan.exceptions.clear();
-        return false;
+      // 24 bits per exception, 80 for the parameters.
+      // saved > 80 + 24 * exceptions, i.e. exceptions < affordable.
+      const double affordable = (saved - 80.0) / 24.0;
+      bool ok = affordable > 0;
+      const size_t limit =
+          ok ? std::min<size_t>(max_exceptions,
+                                static_cast<size_t>(std::ceil(std::min(affordable, 1e18))) - 1)
+             : 0;
+      if (ok) {
+        const Indexer ix(lat);
+        for (size_t i = 0; i < n; ++i) {
+          const int32_t c = axis[i];
+          int64_t k = ix.Nearest(c);
+          if (ix.Value(k) != c) {
+            int32_t e;
+            k = ix.Fix(c, k, &e);
+            if (e != 0) {
+              if (exceptions.size() >= limit) {
+                ok = false;
+                break;
+              }
+              exceptions.emplace_back(static_cast<uint32_t>(i), e);
+            }
+          }
+          idx[i] = static_cast<int32_t>(k);
+        }
       }
-      return true;
+      if (!ok) {
+        plan.lat = Lattice();
+        exceptions.clear();
+      }
+      return ok;
     };
     // A warm encoder first tries the lattice it found for this axis before:
     // a sensor keeps its lattice, so the search runs only when that stops
@@ -512,35 +918,51 @@ void EncodeBody(const QSample* s, size_t n, std::string* out, EncoderState* stat
     if (state && st.lattice[a].on) {
       const double allowed =
           std::max(1.0 / 256, 1.25 * st.exception_rate[a]) * static_cast<double>(n);
-      done = try_lattice(st.lattice[a]) && static_cast<double>(plan.exceptions.size()) <= allowed;
+      done = try_lattice(st.lattice[a], std::min(n / 4, static_cast<size_t>(allowed)));
     }
     if (!done) {
-      try_lattice(DetectLattice(axis.data(), n));
+      // The three axes of one sensor share its scale (one converter): once an
+      // axis of this batch has a lattice, the others only look for their
+      // offset at that scale, and do not search further when it does not fit.
+      try_lattice(shared_scale != 0
+                      ? OffsetForScale(axis.data(), n, shared_scale, &st.lattice_scratch)
+                      : DetectLattice(axis.data(), n, &st.lattice_scratch),
+                  n / 4);
       if (state) {
         st.lattice[a] = plan.lat;
-        st.exception_rate[a] = static_cast<double>(plan.exceptions.size()) / static_cast<double>(n);
+        st.exception_rate[a] = static_cast<double>(exceptions.size()) / static_cast<double>(n);
       }
     }
-    if (!plan.lat.on)
-      for (size_t i = 0; i < n; ++i) idx[i] = axis[i];
-    // Both predictors in one pass; keep the one with the smaller magnitudes.
+    if (plan.lat.on && shared_scale == 0) shared_scale = plan.lat.scale;
+    const int32_t* k = plan.lat.on ? idx.data() : axis.data();
+    // Both predictors' magnitudes; keep the order with the smaller sum.
+    // Indices are within 2^21, so differences fit 32 bits and the sums 64.
     uint64_t mag1 = 0, mag2 = 0;
-    int64_t prev_d = 0;
-    for (size_t i = 1; i < n; ++i) {
-      const int64_t d = idx[i] - idx[i - 1];
-      const uint64_t z1 = ZigZag(d), z2 = ZigZag(d - prev_d);
-      res[i - 1] = z1;
-      res2[i - 1] = z2;
-      mag1 += z1;  // indices are within 2^21, so these sums cannot overflow
-      mag2 += z2;
-      prev_d = d;
+    if (n >= 2) {
+      int32_t prev_d = 0;
+      for (size_t i = 1; i < n; ++i) {
+        const int32_t d = k[i] - k[i - 1];
+        mag1 += ZigZag32(d);
+        mag2 += ZigZag32(d - prev_d);
+        prev_d = d;
+      }
     }
     plan.order = mag2 < mag1 ? 2 : 1;
-    plan.first = idx[0];
-    if (plan.order == 2) modes |= static_cast<uint8_t>(1u << (1 + a));
+    plan.first = k[0];
+    if (plan.order == 2) {
+      modes |= static_cast<uint8_t>(1u << (1 + a));
+      int32_t prev_d = 0;
+      for (size_t i = 1; i < n; ++i) {
+        const int32_t d = k[i] - k[i - 1];
+        res32[i - 1] = ZigZag32(d - prev_d);
+        prev_d = d;
+      }
+    } else {
+      for (size_t i = 1; i < n; ++i) res32[i - 1] = ZigZag32(k[i] - k[i - 1]);
+    }
+    std::fill(res32.begin() + m, res32.begin() + padded, 0);
     if (plan.lat.on) modes |= static_cast<uint8_t>(1u << (4 + a));
-    if (plan.order == 2) res.swap(res2);
-    EncodeStream(res.data(), m, &w);
+    EncodeStream(res32.data(), m, &w);
     // Parameters of this axis.
     if (plan.lat.on) {
       bitio::PutVarint(&axis_params, plan.lat.scale);
@@ -548,9 +970,9 @@ void EncodeBody(const QSample* s, size_t n, std::string* out, EncoderState* stat
     }
     bitio::PutVarint(&axis_params, ZigZag(plan.first));
     if (plan.lat.on) {
-      bitio::PutVarint(&axis_params, plan.exceptions.size());
+      bitio::PutVarint(&axis_params, exceptions.size());
       uint32_t next = 0;
-      for (const auto& ex : plan.exceptions) {
+      for (const auto& ex : exceptions) {
         bitio::PutVarint(&axis_params, ex.first - next);
         bitio::PutVarint(&axis_params, ZigZag(ex.second));
         next = ex.first + 1;

@@ -8,6 +8,7 @@
 #include <cstdint>
 #include <string>
 #include <string_view>
+#include <utility>
 #include <vector>
 
 #include "common/sample.h"
@@ -28,18 +29,35 @@ struct Lattice {
   uint64_t offset = 0;                 // (o + 1/2) * 2^32, < scale + 2^32
 };
 
+// Scratch space of the lattice search, kept by a warm encoder.
+struct LatticeScratch {
+  struct Point {
+    double k, c;
+  };
+  std::vector<uint64_t> bitmap;      // which values occur
+  std::vector<int32_t> uniq;         // the distinct values, ascending
+  std::vector<int32_t> wk, wc;       // the walk along them: step index k and value c
+  std::vector<uint32_t> cand, next;  // walk points the hulls are built from
+  std::vector<Point> upper, lower;   // hull vertices
+  std::vector<int32_t> k;            // each value's nearest index
+};
+
 // Finds the lattice the values sit on, or returns {on=false} when there is
 // none worth using. Pure function of the values (any choice decodes exactly).
 Lattice DetectLattice(const int32_t* values, size_t n);
+Lattice DetectLattice(const int32_t* values, size_t n, LatticeScratch* scratch);
 
 // What a warm encoder carries from one batch to the next: each axis's lattice
 // (a sensor keeps its own) and scratch space.
 struct EncoderState {
   Lattice lattice[3];
   double exception_rate[3] = {0, 0, 0};  // exceptions per value when it was found
-  std::vector<uint64_t> res, res2;
-  std::vector<int32_t> axis;
-  std::vector<int64_t> idx;
+  std::vector<uint64_t> res64;           // time steps, then time residuals
+  std::vector<uint32_t> res32;           // residuals of one stream, padded to 16
+  std::vector<int32_t> axis;             // one axis's values
+  std::vector<int32_t> idx;              // their lattice indices
+  std::vector<std::pair<uint32_t, int32_t>> exceptions;
+  LatticeScratch lattice_scratch;
   std::string bits;
 };
 

@@ -104,33 +104,49 @@ class ByteReader {
 
 // LSB-first bit writer: bit i of the stream is bit (i % 8) of byte i / 8.
 // Appends to *out, which nobody else may touch until Finish().
+//
+// Put() has no branch: it stores the whole 64-bit accumulator at the write
+// position and advances by the completed bytes. So before a burst of writes
+// the caller reserves room for it (Reserve), and the writer keeps 8 bytes of
+// slack beyond that.
 class BitWriter {
  public:
   // `expected_bytes` sizes the first allocation; the writer grows as needed.
   explicit BitWriter(std::string* out, size_t expected_bytes = 256) : out_(out) {
     const size_t at = out->size();
-    out->resize(at + expected_bytes + 8);
+    out->resize(at + expected_bytes + 16);
     p_ = &(*out)[at];
     end_ = out->data() + out->size();
   }
-  // Appends the low `n` bits of `v` (n <= 32, v < 2^n).
-  void Put(uint64_t v, int n) {
-    acc_ |= v << nacc_;
-    nacc_ += n;
-    if (nacc_ >= 32) {
-      if (end_ - p_ < 4) Grow();
-      const uint32_t word = static_cast<uint32_t>(acc_);
-#if __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
-      std::memcpy(p_, &word, 4);
-#else
-      for (int i = 0; i < 4; ++i) p_[i] = static_cast<char>(word >> (8 * i));
-#endif
-      p_ += 4;
-      acc_ >>= 32;
-      nacc_ -= 32;
-    }
+  // Makes room for `bytes` more bytes of output.
+  void Reserve(size_t bytes) {
+    if (static_cast<size_t>(end_ - p_) < bytes + 8) Grow(bytes);
   }
-  // Any width up to 64.
+  // Appends the low `n` bits of `v` (n <= 56, v < 2^n). Needs reserved room.
+  void Put(uint64_t v, int n) { Append(&p_, &acc_, &nacc_, v, n); }
+
+  // The writer's state in local variables for a hot loop: the stores through
+  // char* would otherwise make the compiler reload members after each one.
+  // Nothing else may use the writer while a Burst lives.
+  class Burst {
+   public:
+    explicit Burst(BitWriter* w) : w_(w), p_(w->p_), acc_(w->acc_), nacc_(w->nacc_) {}
+    ~Burst() {
+      w_->p_ = p_;
+      w_->acc_ = acc_;
+      w_->nacc_ = nacc_;
+    }
+    Burst(const Burst&) = delete;
+    Burst& operator=(const Burst&) = delete;
+    void Put(uint64_t v, int n) { Append(&p_, &acc_, &nacc_, v, n); }
+
+   private:
+    BitWriter* w_;
+    char* p_;
+    uint64_t acc_;
+    int nacc_;
+  };
+  // Any width up to 64. Needs reserved room.
   void PutWide(uint64_t v, int n) {
     if (n > 32) {
       Put(v & 0xFFFFFFFFu, 32);
@@ -139,37 +155,49 @@ class BitWriter {
       Put(v, n);
     }
   }
-  // q zero bits then a one bit.
+  // q zero bits then a one bit. Reserves its own room.
   void PutUnary(uint64_t q) {
-    while (q >= 31) {
-      Put(0, 31);
-      q -= 31;
+    Reserve(q / 8 + 8);
+    while (q >= 48) {
+      Put(0, 48);
+      q -= 48;
     }
     Put(uint64_t{1} << q, static_cast<int>(q) + 1);
   }
   // Pads with zero bits to a byte boundary, flushes and trims *out.
   void Finish() {
-    while (nacc_ > 0) {
-      if (p_ == end_) Grow();
-      *p_++ = static_cast<char>(acc_);
-      acc_ >>= 8;
-      nacc_ = nacc_ > 8 ? nacc_ - 8 : 0;
-    }
+    // The bits of a partial byte are already stored at p_.
+    if (nacc_ > 0) ++p_;
     acc_ = 0;
+    nacc_ = 0;
     out_->resize(static_cast<size_t>(p_ - out_->data()));
   }
 
  private:
-  void Grow() {
+  static void Append(char** p, uint64_t* acc, int* nacc, uint64_t v, int n) {
+    *acc |= v << *nacc;
+    *nacc += n;
+    Store64(*p, *acc);
+    *p += *nacc >> 3;
+    *acc >>= *nacc & ~7;
+    *nacc &= 7;
+  }
+  static void Store64(char* p, uint64_t v) {
+#if __BYTE_ORDER__ != __ORDER_LITTLE_ENDIAN__
+    v = __builtin_bswap64(v);
+#endif
+    std::memcpy(p, &v, 8);
+  }
+  void Grow(size_t bytes) {
     const size_t pos = static_cast<size_t>(p_ - out_->data());
-    out_->resize(out_->size() * 2 + 64);
+    out_->resize(out_->size() * 2 + bytes + 64);
     p_ = &(*out_)[pos];
     end_ = out_->data() + out_->size();
   }
   std::string* out_;
   char* p_;
   char* end_;
-  uint64_t acc_ = 0;
+  uint64_t acc_ = 0;  // bits not yet in a completed byte (fewer than 8 between calls)
   int nacc_ = 0;
 };
 
