@@ -141,7 +141,10 @@ Status AwsErrorToStatus(const AwsError& e, const std::string& context) {
   std::string msg = context.empty() ? e.ToString() : context + ": " + e.ToString();
   switch (ClassifyAwsError(e)) {
     case ErrorClass::kNotFound:
-      return Status::NotFound(msg);
+      // The usual causes are configuration: say so next to the server's words.
+      return Status::NotFound(msg +
+                              "; the table does not exist in this region: check the table name "
+                              "and the region (AWS_REGION, the config's `region`)");
     case ErrorClass::kValidation:
       return Status::InvalidArgument(msg);
     case ErrorClass::kCredentials:

@@ -1,9 +1,12 @@
 #include "phone-relay/relay_store.h"
 
 #include <sqlite3.h>
+#include <sys/resource.h>
+#include <sys/stat.h>
 #include <sys/statvfs.h>
 
 #include <algorithm>
+#include <cerrno>
 #include <cinttypes>
 #include <cstdio>
 #include <cstdlib>
@@ -276,11 +279,40 @@ Status RelayStore::SqlError(const char* what, int rc) const {
     }
     int sys = db_ != nullptr ? sqlite3_system_errno(db_) : 0;
     if (sys != 0) msg += ": " + std::string(std::strerror(sys));
-    struct statvfs fs;
+    // Name what is full: the filesystem, the user's quota, or the process's
+    // file-size limit (the disk may have room while RLIMIT_FSIZE is hit).
+    // errno is often gone by the time SQLite reports (its rollback makes more
+    // calls), so the sizes decide when it is.
     std::string dir = options_.path.substr(0, options_.path.find_last_of('/') + 1);
-    if (::statvfs(dir.empty() ? "." : dir.c_str(), &fs) == 0)
-      msg += "; " + std::to_string(uint64_t(fs.f_bavail) * fs.f_frsize) + " bytes free on " +
-             (dir.empty() ? "." : dir) + " (a full disk or a file-size limit)";
+    if (dir.empty()) dir = ".";
+    uint64_t avail = UINT64_MAX;
+    std::string free_text = "free space unknown";
+    struct statvfs fs;
+    if (::statvfs(dir.c_str(), &fs) == 0) {
+      avail = uint64_t(fs.f_bavail) * fs.f_frsize;
+      free_text = std::to_string(avail) + " bytes free";
+    }
+    struct rlimit fsize;
+    const bool limited = ::getrlimit(RLIMIT_FSIZE, &fsize) == 0 && fsize.rlim_cur != RLIM_INFINITY;
+    uint64_t largest = 0;  // the database or its WAL, whichever is larger
+    for (const std::string& f : {options_.path, options_.path + "-wal"}) {
+      struct stat st;
+      if (::stat(f.c_str(), &st) == 0) largest = std::max<uint64_t>(largest, uint64_t(st.st_size));
+    }
+    // A write that failed at the limit started less than one WAL frame (a
+    // page plus its header) before it; 64 KiB covers the largest page size.
+    const uint64_t kFrameSlack = 64 << 10, kDiskSlack = 1 << 20;
+    if (sys == EFBIG || (limited && largest + kFrameSlack >= uint64_t(fsize.rlim_cur))) {
+      msg += "; the database file reached the process's file-size limit (RLIMIT_FSIZE " +
+             (limited ? std::to_string(uint64_t(fsize.rlim_cur)) + " bytes" : std::string("?")) +
+             "; " + free_text + " on " + dir + ")";
+    } else if (sys == ENOSPC || primary == SQLITE_FULL || avail < kDiskSlack) {
+      msg += "; the filesystem holding " + dir + " is full (" + free_text + ")";
+    } else if (sys == EDQUOT) {
+      msg += "; the disk quota of this user on " + dir + " is exhausted (" + free_text + ")";
+    } else {
+      msg += "; " + free_text + " on " + dir + " (a full disk, a quota or a failing medium)";
+    }
   }
   if (primary == SQLITE_CORRUPT || primary == SQLITE_NOTADB) return Status::Corruption(msg);
   if (primary == SQLITE_BUSY || primary == SQLITE_LOCKED) return Status::Unavailable(msg);

@@ -242,6 +242,8 @@ TEST(RelayStoreCrashTest, FullDiskGivesIOErrorAndAcknowledgesOnlyWhatIsStored) {
   EXPECT_EQ(err.rfind("IOError: ", 0), 0u) << err;
   EXPECT_NE(err.find(path), std::string::npos) << err;
   EXPECT_NE(err.find("write failed"), std::string::npos) << err;
+  // Says what is full: the file-size limit, with its value, not the disk.
+  EXPECT_NE(err.find("file-size limit (RLIMIT_FSIZE 98304 bytes"), std::string::npos) << err;
   EXPECT_NE(err.find("bytes free on"), std::string::npos) << err;
   EXPECT_GT(acked.size(), 0u);
   std::set<uint64_t> ledger = LedgerSeqs(path);

@@ -418,12 +418,63 @@ TEST_P(UploaderTest, MissingTableKeepsEveryRow) {
   auto st = store->GetStatus();
   ASSERT_TRUE(st.ok());
   EXPECT_EQ(st->pending_rows, 4);
+  EXPECT_EQ(st->rows_failed, 4);
+  // Clear: which table, which region, what to check.
   EXPECT_NE(st->last_error.find("NotFound"), std::string::npos) << st->last_error;
+  EXPECT_NE(st->last_error.find("table '" + fx.table + "'"), std::string::npos) << st->last_error;
+  EXPECT_NE(st->last_error.find("region us-east-1"), std::string::npos) << st->last_error;
+  EXPECT_NE(st->last_error.find("check the table name and the region"), std::string::npos)
+      << st->last_error;
+  std::printf("%s: %s\n", GetParam().c_str(), st->last_error.c_str());
   ASSERT_TRUE(test::CreateAndWait(fx.admin.get(), fx.table));
   Drain(up.get(), store.get());
   auto got = fx.ReadBack(kT0 / kSec, kT0 / kSec + 5);
   std::sort(all.begin(), all.end(), QLess);
   EXPECT_TRUE(got["w"] == all);
+}
+
+// The table exists, but in another region than the relay's (moto keeps
+// tables per region; dynalite has one namespace): a clear error naming the
+// region, every row kept; with the right region they all arrive.
+TEST(UploaderRegionTest, WrongRegionKeepsEveryRowAndSaysWhichRegion) {
+  const std::string endpoint = Servers::Get("moto")->endpoint();
+  Fixture fx(endpoint, "region_rows");  // created in us-east-1
+  ScratchDir dir;
+  auto store = OpenStore(dir.File("relay.db"));
+  auto all = Walk(kT0, 200, 20000000, 16);
+  ASSERT_TRUE(store->Ingest("w", 1, MakeBatch("w", 1, all)).ok());
+  auto make = [&](const std::string& region) {
+    std::vector<std::unique_ptr<DynamoDbCaller>> callers;
+    callers.push_back(
+        std::make_unique<ClientCaller>(test::NewClient(endpoint, fx.creds.get(), region)));
+    UploaderOptions o;
+    o.table = fx.table;
+    o.identity_id = [] { return std::string(kIdentity); };
+    o.backoff_base_ms = 1;
+    o.backoff_max_ms = 5;
+    return std::make_unique<Uploader>(store.get(), std::move(callers), o);
+  };
+  auto west = make("eu-west-1");
+  UploadStats s = west->RunOnce(true);
+  EXPECT_EQ(s.rows_acked, 0);
+  EXPECT_EQ(s.rows_failed, 4);
+  auto st = store->GetStatus();
+  ASSERT_TRUE(st.ok());
+  EXPECT_EQ(st->pending_rows, 4);
+  EXPECT_EQ(st->rows_failed, 4);
+  for (const char* want : {"NotFound", "ResourceNotFoundException", "table 'region_rows'",
+                           "region eu-west-1", "check the table name and the region"}) {
+    EXPECT_NE(st->last_error.find(want), std::string::npos) << want << " in " << st->last_error;
+  }
+  std::printf("wrong region: %s\n", st->last_error.c_str());
+  west.reset();  // gives nothing back: its leases die with the store's memory of them
+  store.reset();
+  store = OpenStore(dir.File("relay.db"));
+  auto east = make("us-east-1");
+  Drain(east.get(), store.get());
+  auto got = fx.ReadBack(kT0 / kSec, kT0 / kSec + 5);
+  std::sort(all.begin(), all.end(), QLess);
+  EXPECT_TRUE(got["w"] == all) << got["w"].size() << " samples";
 }
 
 // Seconds older than the uploaded-retention horizon (here: the real clock,
