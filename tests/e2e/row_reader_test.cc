@@ -126,7 +126,7 @@ TEST(RenderSvgTest, DayIsDownsampledToTheEnvelopeAndLabelledInHours) {
     EXPECT_LE(n, 2u * 911);
   }
   EXPECT_NE(svg.find(">time since 2023-11-14T22:13:20Z (h)</text>"), std::string::npos);
-  EXPECT_LT(svg.size(), 200000u);  // readable by a browser at once
+  EXPECT_LT(svg.size(), 100000u);  // docs/tools.md: a day stays under 100 KB
   // A 20-minute range reads in minutes.
   std::string mins = RenderSvg(Synthetic(0, 1000000000, 1200), "m");
   EXPECT_NE(mins.find("(min)</text>"), std::string::npos);
