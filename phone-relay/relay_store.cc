@@ -749,16 +749,16 @@ Status RelayStore::LeaseRows(size_t max_rows, std::vector<PendingRow>* out,
   // the next call sweeps from the oldest second again (picking up rows below
   // the cursor: released leases, late samples, partly uploaded rows).
   std::vector<PendingRow> candidates;
+  candidates.reserve(max_rows);
   std::map<std::string, bool> reached_end;
   std::map<std::string, int64_t> ordered_before;  // rows below came from the ordered query
   for (const auto& [device, max_t] : devices) {
     int64_t cursor = INT64_MIN;
     auto cit = lease_cursor_.find(device);
     if (cit != lease_cursor_.end()) cursor = cit->second;
-    size_t leased_above = 0;
-    for (auto it = leased_.upper_bound({device, cursor});
-         it != leased_.end() && it->first == device; ++it)
-      ++leased_above;
+    const std::set<int64_t>& leased = leased_[device];
+    const size_t leased_above =
+        static_cast<size_t>(std::distance(leased.upper_bound(cursor), leased.end()));
     const int64_t limit = static_cast<int64_t>(max_rows + leased_above);
     // A second S is complete once a sample with t >= S+1 s is stored:
     // (S+1)*1e9 <= max_t  <=>  S < floor(max_t / 1e9).
@@ -780,7 +780,7 @@ Status RelayStore::LeaseRows(size_t max_rows, std::vector<PendingRow>* out,
         PendingRow row;
         row.device_id = device;
         row.second = s.Int(0);
-        if (leased_.count({device, row.second})) continue;
+        if (leased.count(row.second)) continue;
         row.resolution_g = s.Double(1);
         row.count = static_cast<uint32_t>(s.Int(2));
         row.block = s.Blob(3);
@@ -823,7 +823,7 @@ Status RelayStore::LeaseRows(size_t max_rows, std::vector<PendingRow>* out,
   if (candidates.size() > max_rows) candidates.resize(max_rows);
   std::map<std::string, int64_t> last_leased;
   for (PendingRow& row : candidates) {
-    leased_.insert({row.device_id, row.second});
+    if (leased_[row.device_id].insert(row.second).second) ++leased_count_;
     if (row.second >= ordered_before[row.device_id]) continue;  // from the timeout query
     int64_t& l = last_leased.emplace(row.device_id, INT64_MIN).first->second;
     l = std::max(l, row.second);
@@ -839,9 +839,14 @@ Status RelayStore::LeaseRows(size_t max_rows, std::vector<PendingRow>* out,
   return Status::OK();
 }
 
+void RelayStore::UnleaseLocked(const std::string& device, int64_t second) {
+  auto it = leased_.find(device);
+  if (it != leased_.end() && it->second.erase(second) > 0) --leased_count_;
+}
+
 void RelayStore::ReleaseLease(const PendingRow& row, const std::string& error) {
   std::lock_guard<std::mutex> lock(mu_);
-  leased_.erase({row.device_id, row.second});
+  UnleaseLocked(row.device_id, row.second);
   // Counting is best effort: a failed counter update must not hide the row.
   if (!error.empty()) RecordErrorLocked(error, 1);
 }
@@ -853,7 +858,7 @@ Status RelayStore::AckUploaded(const PendingRow& row, const std::vector<uint64_t
 
 Status RelayStore::AckUploadedMany(const std::vector<Ack>& acks) {
   std::lock_guard<std::mutex> lock(mu_);
-  for (const Ack& a : acks) leased_.erase({a.row->device_id, a.row->second});
+  for (const Ack& a : acks) UnleaseLocked(a.row->device_id, a.row->second);
   if (acks.empty()) return Status::OK();
   // Invariant 3: a row leaves SQLite only now that DynamoDB acknowledged it,
   // and only the version that was uploaded; the delete and the upload record
@@ -903,7 +908,7 @@ Status RelayStore::AckUploadedMany(const std::vector<Ack>& acks) {
 
 Status RelayStore::QuarantineRow(const PendingRow& row, const std::string& message) {
   std::lock_guard<std::mutex> lock(mu_);
-  leased_.erase({row.device_id, row.second});
+  UnleaseLocked(row.device_id, row.second);
   // Server messages are scrubbed by the client already; scrubbed again here
   // because this text is kept in the database (redact.h).
   const std::string scrubbed = ScrubSecrets(message);
@@ -1090,7 +1095,7 @@ Result<StoreStatus> RelayStore::GetStatus() {
   s.bytes_buffered = *used;
   s.size_budget_bytes = options_.size_budget_bytes;
   s.refusing_full = refusing_full_ || *used > options_.size_budget_bytes;
-  s.leased_rows = static_cast<int64_t>(leased_.size());
+  s.leased_rows = static_cast<int64_t>(leased_count_);
   s.last_error = last_error_;
   s.last_error_unix_ns = last_error_.empty() ? 0 : last_error_ns_;
   s.credentials = credentials_;

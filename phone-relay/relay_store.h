@@ -240,7 +240,11 @@ class RelayStore {
   std::mutex mu_;
   sqlite3* db_ = nullptr;
   std::vector<std::unique_ptr<Stmt>> stmts_;  // prepared once, reused
-  std::set<std::pair<std::string, int64_t>> leased_;
+  // Leased seconds per device: lookups while leasing a backlog compare
+  // integers, not (device, second) pairs with a string in each.
+  std::map<std::string, std::set<int64_t>> leased_;
+  size_t leased_count_ = 0;
+  void UnleaseLocked(const std::string& device, int64_t second);
   std::map<std::string, int64_t> lease_cursor_;  // per device, see LeaseRows
   std::string last_error_;
   int64_t last_error_ns_ = 0;
