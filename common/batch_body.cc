@@ -4,9 +4,23 @@
 #include <cmath>
 #include <cstring>
 #include <numeric>
+#include <type_traits>
 #include <vector>
 
 #include "common/bit_io.h"
+
+// The hot loops are compiled twice, for the x86-64 baseline and for x86-64-v3
+// (AVX2, BMI2, FMA: shifts by a register without the CL dance, vector block
+// statistics, inline floor); the loader picks the one the CPU runs (ifunc).
+// Both produce the same bytes.
+#if defined(__GNUC__) && !defined(__clang__) && defined(__x86_64__) && defined(__linux__)
+#define ACCEL_CODEC_CLONES __attribute__((target_clones("default", "arch=x86-64-v3")))
+#else
+#define ACCEL_CODEC_CLONES
+#endif
+// Helpers of the hot loops must be inlined into the clones above (a call
+// would run the baseline version).
+#define ACCEL_INLINE inline __attribute__((always_inline))
 
 namespace accel {
 namespace batch_internal {
@@ -22,16 +36,19 @@ constexpr int kMaxMode = 64;                       // 0: all-zero block, 1 + k: 
 
 // ---------------------------------------------------------------- lattice
 
-int64_t LatticeValue(int64_t k, const Lattice& l) {
-  // floor((k*S + O) / 2^32); |k*S| < 2^62 is guaranteed by the callers.
-  return (k * static_cast<int64_t>(l.scale) + static_cast<int64_t>(l.offset)) >> 32;
-}
-
-// A lattice with the offset written in [0, s), from the centre `mid` of the
-// band c - s*k (k is free, so the index origin moves to put o there).
-Lattice MakeLattice(double s, double mid, uint64_t scale) {
+// A lattice from its scale and the centre `mid` of the band c - s*k. The
+// format takes offsets o in [-1/2, s + 1/2); a centre outside moves the
+// index origin by whole steps (k is free): *shift receives by how many, to
+// add to indices computed against `mid`.
+Lattice MakeLattice(double s, double mid, uint64_t scale, int64_t* shift = nullptr) {
   Lattice off;
-  const double o = mid - s * std::floor(mid / s);
+  double o = mid;
+  int64_t j = 0;
+  if (!(o >= -0.25 && o < s + 0.25)) {
+    j = static_cast<int64_t>(std::floor(mid / s));
+    o = mid - s * static_cast<double>(j);
+  }
+  if (shift) *shift = j;
   Lattice l;
   l.on = true;
   l.scale = scale;
@@ -177,6 +194,7 @@ double RobustFit(const std::vector<HullPoint>& pts, double s, double* mid) {
 // and *mid (the band's centre): below 1, a lattice holds every point; a
 // little above (sensors whose values were rounded twice put a few values
 // just past the band's edge), the points past it become exceptions.
+ACCEL_CODEC_CLONES
 double FitBand(const int32_t* k, const int32_t* c, size_t count, double outlier, LatticeScratch* sc,
                double* s, double* mid) {
   std::vector<uint32_t>& cand = sc->cand;
@@ -240,6 +258,7 @@ double FitBand(const int32_t* k, const int32_t* c, size_t count, double outlier,
 // is a little off for these values (the band's extremes per stretch of k
 // are the candidates of a fit, FitBand) or some values are off the lattice
 // (glitches: the densest window one count wide is kept at this scale).
+ACCEL_CODEC_CLONES
 Lattice FitOnValues(const int32_t* v, size_t n, double s, double o_est, LatticeScratch* sc) {
   Lattice off;
   if (!(s >= 1.5) || s > static_cast<double>(uint64_t{1} << 20)) return off;
@@ -262,7 +281,15 @@ Lattice FitOnValues(const int32_t* v, size_t n, double s, double o_est, LatticeS
     kmax = std::max(kmax, k);
   }
   const uint64_t scale = static_cast<uint64_t>(std::llround(s * 4294967296.0));
-  if (rmax - rmin < 1.0) return MakeLattice(s, o_est + (rmax + rmin) / 2, scale);
+  // The indices follow the lattice's origin.
+  auto finish = [&](double fs, double mid, uint64_t sc_) {
+    int64_t shift = 0;
+    const Lattice l = MakeLattice(fs, mid, sc_, &shift);
+    if (l.on && shift != 0)
+      for (size_t i = 0; i < n; ++i) kk[i] += static_cast<int32_t>(shift);
+    return l;
+  };
+  if (rmax - rmin < 1.0) return finish(s, o_est + (rmax + rmin) / 2, scale);
   // The densest window one count wide: where the lattice's values are.
   if (!(rmax - rmin < 64)) return off;
   constexpr int kPerUnit = 32;
@@ -317,7 +344,7 @@ Lattice FitOnValues(const int32_t* v, size_t n, double s, double o_est, LatticeS
   if (cand.size() < 2) return off;
   double fs = s, mid = 0;
   if (!(FitBand(kk.data(), v, n, kOutlier, sc, &fs, &mid) < kNearlyOne) || !(fs >= 1.5)) return off;
-  return MakeLattice(fs, mid, static_cast<uint64_t>(std::llround(fs * 4294967296.0)));
+  return finish(fs, mid, static_cast<uint64_t>(std::llround(fs * 4294967296.0)));
 }
 
 }  // namespace
@@ -339,6 +366,7 @@ Lattice DetectLattice(const int32_t* values, size_t n) {
 //    that drops outliers decides.
 // The encoder then indexes every value and checks it exactly; whatever is
 // off the lattice becomes an exception.
+ACCEL_CODEC_CLONES
 Lattice DetectLattice(const int32_t* values, size_t n, LatticeScratch* sc) {
   Lattice off;
   if (n < 8) return off;
@@ -486,8 +514,8 @@ Lattice DetectLattice(const int32_t* values, size_t n, LatticeScratch* sc) {
     s = RobustFit(pts, s_ls, &mid);
   }
   if (!(s >= 1.5) || s > static_cast<double>(uint64_t{1} << 20)) return off;
-  // 5. Exact over all values.
-  return FitOnValues(values, n, s, mid, sc);
+  // 5. Exact over all values (the offset taken into [0, s)).
+  return FitOnValues(values, n, s, mid - s * std::floor(mid / s), sc);
 }
 
 namespace {
@@ -499,6 +527,7 @@ namespace {
 // the band c - s*k over all values gives it exactly. Values off the lattice
 // (glitches) are left out by a densest-window step when the band is wider
 // than one count. {on=false} when the values show no such arc or band.
+ACCEL_CODEC_CLONES
 Lattice OffsetForScale(const int32_t* v, size_t n, uint64_t scale, LatticeScratch* sc) {
   Lattice off;
   if (n < 8) return off;
@@ -552,7 +581,7 @@ uint64_t RiceCost(const U* u, size_t len, int k) {
 
 // Sum and largest value of a padded block.
 template <typename U>
-inline void BlockSumMax(const U* u, uint64_t* sum, uint64_t* mx) {
+ACCEL_INLINE void BlockSumMax(const U* u, uint64_t* sum, uint64_t* mx) {
   U s = 0, m = 0;
   for (size_t i = 0; i < kRiceBlock; ++i) {
     s += u[i];
@@ -565,7 +594,7 @@ inline void BlockSumMax(const U* u, uint64_t* sum, uint64_t* mx) {
 // Sums of the values shifted right by k, k + 1 and k + 2 (the unary parts of
 // three Rice parameters) over a padded block.
 template <typename U>
-inline void ShiftedSums(const U* u, int k, uint64_t* q0, uint64_t* q1, uint64_t* q2) {
+ACCEL_INLINE void ShiftedSums(const U* u, int k, uint64_t* q0, uint64_t* q1, uint64_t* q2) {
   U a = 0, b = 0, c = 0;
   for (size_t i = 0; i < kRiceBlock; ++i) {
     a += u[i] >> k;
@@ -584,7 +613,7 @@ inline void ShiftedSums(const U* u, int k, uint64_t* q0, uint64_t* q1, uint64_t*
 // len <= 16 values count. For U = uint32_t the values are below 2^27, so
 // 16 of them sum without overflow.
 template <typename U>
-int ChooseMode(const U* u, size_t len, uint64_t* mx_out) {
+ACCEL_INLINE int ChooseMode(const U* u, size_t len, uint64_t* mx_out) {
   uint64_t sum, mx;
   if constexpr (sizeof(U) == 4) {
     BlockSumMax(u, &sum, &mx);
@@ -647,15 +676,16 @@ int ChooseMode(const U* u, size_t len, uint64_t* mx_out) {
   return best_k + 1;
 }
 
-void PutParamDelta(bitio::BitWriter* w, int delta) {
-  uint64_t z1 = ZigZag(delta) + 1;
-  int nb = BitLength(z1) - 1;
-  // unary(nb) then raw(nb) of the low bits: nb <= 7, one field.
+// The parameter code of a block: unary(nb) then raw(nb) of the low bits of
+// zigzag(delta) + 1; nb <= 7, one field.
+ACCEL_INLINE void PutParamDelta(bitio::BitWriter::Burst* w, int delta) {
+  const uint64_t z1 = ZigZag(delta) + 1;
+  const int nb = BitLength(z1) - 1;
   w->Put((uint64_t{1} << nb) | ((z1 & ((uint64_t{1} << nb) - 1)) << (nb + 1)), 2 * nb + 1);
 }
 
 // Any Rice code, including escapes and wide parameters.
-void PutRiceSlow(bitio::BitWriter* w, uint64_t v, int k) {
+void PutRiceSlow(bitio::BitWriter::Burst* w, uint64_t v, int k) {
   w->Reserve(16);
   uint64_t q = v >> k;
   if (q < kEscapeQuotient) {
@@ -670,23 +700,10 @@ void PutRiceSlow(bitio::BitWriter* w, uint64_t v, int k) {
   }
 }
 
-// Rice codes of one block with parameter k <= 31 and no escapes: the unary
-// part, stop bit and k low bits form one field of q + 1 + k <= 56 bits,
-// (low * 2 + 1) << q.
-template <typename U>
-inline void PutBlockFast(bitio::BitWriter* w, const U* blk, size_t len, int k) {
-  bitio::BitWriter::Burst out(w);
-  const uint64_t mask = (uint64_t{1} << k) - 1;
-  for (size_t i = 0; i < len; ++i) {
-    const uint64_t v = blk[i];
-    const uint64_t q = v >> k;
-    out.Put((((v & mask) << 1) | 1) << q, static_cast<int>(q) + 1 + k);
-  }
-}
-
 // One stream: m values, padded with zeros to whole blocks.
 template <typename U>
-void EncodeStream(const U* u, size_t m, bitio::BitWriter* w) {
+ACCEL_CODEC_CLONES void EncodeStream(const U* u, size_t m, bitio::BitWriter* writer) {
+  bitio::BitWriter::Burst w(writer);
   int prev = 0;
   for (size_t b = 0; b < m; b += kRiceBlock) {
     const size_t len = std::min(kRiceBlock, m - b);
@@ -694,15 +711,22 @@ void EncodeStream(const U* u, size_t m, bitio::BitWriter* w) {
     uint64_t mx = 0;
     const int mode = ChooseMode(blk, len, &mx);
     // Room for the parameter code and 16 codes of at most 56 bits.
-    w->Reserve(2 + kRiceBlock * 7);
-    PutParamDelta(w, mode - prev);
+    w.Reserve(2 + kRiceBlock * 7);
+    PutParamDelta(&w, mode - prev);
     prev = mode;
     if (mode == 0) continue;
     const int k = mode - 1;
     if (k <= 31 && (mx >> k) < static_cast<uint64_t>(kEscapeQuotient)) {
-      PutBlockFast(w, blk, len, k);
+      // No escapes: the unary part, stop bit and k low bits form one field
+      // of q + 1 + k <= 56 bits, (low * 2 + 1) << q.
+      const uint64_t mask = (uint64_t{1} << k) - 1;
+      for (size_t i = 0; i < len; ++i) {
+        const uint64_t v = blk[i];
+        const int q = static_cast<int>(v >> k);
+        w.PutShifted(((v & mask) << 1) | 1, q, 1 + k);
+      }
     } else {
-      for (size_t i = 0; i < len; ++i) PutRiceSlow(w, blk[i], k);
+      for (size_t i = 0; i < len; ++i) PutRiceSlow(&w, blk[i], k);
     }
   }
 }
@@ -713,24 +737,7 @@ uint64_t AddMag(uint64_t acc, uint64_t zz) {
   return acc + v;
 }
 
-// Time step gcd with a small cache: most steps repeat a few values.
-uint64_t TimeGcd(const uint64_t* w, size_t m) {
-  uint64_t g = 0;
-  uint64_t cache[16] = {0};
-  for (size_t i = 0; i < m; ++i) {
-    int64_t sv = static_cast<int64_t>(w[i]);
-    uint64_t mag = sv < 0 ? 0 - w[i] : w[i];
-    if (mag == 0) continue;
-    size_t slot = (mag * 0x9E3779B97F4A7C15ull) >> 60;
-    if (cache[slot] == mag) continue;
-    if (g == 0 || mag % g != 0) g = std::gcd(g, mag);
-    cache[slot] = mag;
-  }
-  if (g == 0 || g > static_cast<uint64_t>(INT64_MAX)) g = 1;
-  return g;
-}
-
-inline uint32_t ZigZag32(int32_t v) {
+ACCEL_INLINE uint32_t ZigZag32(int32_t v) {
   return (static_cast<uint32_t>(v) << 1) ^ static_cast<uint32_t>(v >> 31);
 }
 
@@ -772,27 +779,100 @@ struct Indexer {
   double inv_s, bias;
 };
 
-struct AxisPlan {
-  Lattice lat;
-  int order = 1;
+// Indexes one axis of the samples on lattice `lat` (each value's index given
+// in `pre_k`, or the nearest one), checks each exactly against the lattice
+// (values off it become exceptions), and writes both predictors' residuals
+// (r1: first differences, r2: second) with their magnitudes. Without a
+// lattice the value is the index. False when the lattice does not pay: the
+// bits saved on every value must beat the exceptions' cost, and at most
+// `max_exceptions` are allowed.
+struct AxisResiduals {
   int64_t first = 0;
+  uint64_t mag1 = 0, mag2 = 0;
 };
+ACCEL_INLINE bool IndexAxis(const QSample* s, size_t n, int32_t QSample::*field, const Lattice& lat,
+                            const int32_t* pre_k, size_t max_exceptions, uint32_t* r1, uint32_t* r2,
+                            AxisResiduals* out,
+                            std::vector<std::pair<uint32_t, int32_t>>* exceptions) {
+  exceptions->clear();
+  uint64_t mag1 = 0, mag2 = 0;
+  if (!lat.on) {
+    int32_t prev = s[0].*field, prev_d = 0;
+    out->first = prev;
+    for (size_t i = 1; i < n; ++i) {
+      const int32_t c = s[i].*field;
+      const int32_t d = c - prev;
+      prev = c;
+      const uint32_t z1 = ZigZag32(d), z2 = ZigZag32(d - prev_d);
+      prev_d = d;
+      r1[i - 1] = z1;
+      r2[i - 1] = z2;
+      mag1 += z1;
+      mag2 += z2;
+    }
+    out->mag1 = mag1;
+    out->mag2 = mag2;
+    return true;
+  }
+  const double saved =
+      static_cast<double>(n) * std::log2(static_cast<double>(lat.scale) / 4294967296.0);
+  // 24 bits per exception, 80 for the parameters: saved > 80 + 24 *
+  // exceptions, i.e. exceptions < affordable.
+  const double affordable = (saved - 80.0) / 24.0;
+  if (!(affordable > 0)) return false;
+  const size_t limit = std::min<size_t>(
+      max_exceptions, static_cast<size_t>(std::ceil(std::min(affordable, 1e18))) - 1);
+  const Indexer ix(lat);
+  int32_t prev = 0, prev_d = 0;
+  for (size_t i = 0; i < n; ++i) {
+    const int32_t c = s[i].*field;
+    int64_t k = pre_k ? pre_k[i] : ix.Nearest(c);
+    if (__builtin_expect(ix.Value(k) != c, 0)) {
+      int32_t e;
+      k = ix.Fix(c, k, &e);
+      if (e != 0) {
+        if (exceptions->size() >= limit) {
+          exceptions->clear();
+          return false;
+        }
+        exceptions->emplace_back(static_cast<uint32_t>(i), e);
+      }
+    }
+    const int32_t ki = static_cast<int32_t>(k);
+    const int32_t d = ki - prev;
+    prev = ki;
+    if (i == 0) {
+      out->first = ki;
+      continue;
+    }
+    const uint32_t z1 = ZigZag32(d), z2 = ZigZag32(d - prev_d);
+    prev_d = d;
+    r1[i - 1] = z1;
+    r2[i - 1] = z2;
+    mag1 += z1;
+    mag2 += z2;
+  }
+  out->mag1 = mag1;
+  out->mag2 = mag2;
+  return true;
+}
 
 }  // namespace
 
+ACCEL_CODEC_CLONES
 void EncodeBody(const QSample* s, size_t n, std::string* out, EncoderState* state) {
   const size_t m = n - 1;  // residuals per stream
   const size_t padded = PaddedLength(m);
   EncoderState local;
   EncoderState& st = state ? *state : local;
   std::vector<uint64_t>& res64 = st.res64;
+  std::vector<uint64_t>& res64b = st.res64b;
   std::vector<uint32_t>& res32 = st.res32;
-  std::vector<int32_t>& axis = st.axis;
-  std::vector<int32_t>& idx = st.idx;
+  std::vector<uint32_t>& res32b = st.res32b;
   res64.resize(padded + 1);
+  res64b.resize(padded + 1);
   res32.resize(padded + 1);
-  axis.resize(n);
-  idx.resize(n);
+  res32b.resize(padded + 1);
   std::string& bits = st.bits;
   bits.clear();
   bitio::BitWriter w(&bits, n * 4 + 64);
@@ -801,175 +881,146 @@ void EncodeBody(const QSample* s, size_t n, std::string* out, EncoderState* stat
   // --- time: steps in units of their gcd, against a base step or the previous step.
   uint64_t gcd = 1;
   int64_t base = 0;
-  {
-    for (size_t i = 0; i < m; ++i)
-      res64[i] = static_cast<uint64_t>(s[i + 1].t_ns) - static_cast<uint64_t>(s[i].t_ns);
-    gcd = TimeGcd(res64.data(), m);
-    if (gcd != 1) {
-      // Exact division by a multiplication: every step is a multiple of the
-      // gcd, so the rounded quotient is exact while it fits a double's 52 bits.
-      const double inv = 1.0 / static_cast<double>(gcd);
-      const int64_t g = static_cast<int64_t>(gcd);
-      for (size_t i = 0; i < m; ++i) {
-        const int64_t wv = static_cast<int64_t>(res64[i]);
-        int64_t q;
-        if (wv > -(int64_t{1} << 52) && wv < (int64_t{1} << 52)) {
-          const double x = static_cast<double>(wv) * inv;
-          q = static_cast<int64_t>(x + (x < 0 ? -0.5 : 0.5));
-        } else {
-          q = wv / g;
-        }
-        res64[i] = static_cast<uint64_t>(q);
+  if (m > 0) {
+    // Steps (wrapping) and their gcd; most steps repeat a few values, which a
+    // small cache recognises without a division.
+    uint64_t g = 0, last = 0;
+    uint64_t cache[16] = {0};
+    for (size_t i = 0; i < m; ++i) {
+      const uint64_t step = static_cast<uint64_t>(s[i + 1].t_ns) - static_cast<uint64_t>(s[i].t_ns);
+      res64[i] = step;
+      const uint64_t mag = static_cast<int64_t>(step) < 0 ? 0 - step : step;
+      if (mag == last || mag == 0) continue;
+      last = mag;
+      const size_t slot = (mag * 0x9E3779B97F4A7C15ull) >> 60;
+      if (cache[slot] == mag) continue;
+      cache[slot] = mag;
+      if (g == 0 || mag % g != 0) g = std::gcd(g, mag);
+    }
+    gcd = g == 0 || g > static_cast<uint64_t>(INT64_MAX) ? 1 : g;
+    // Quotients: exact division by a multiplication while the step fits a
+    // double's 52 bits (every step is a multiple of the gcd).
+    const double inv = 1.0 / static_cast<double>(gcd);
+    const int64_t gi = static_cast<int64_t>(gcd);
+    auto quotient = [&](uint64_t step) -> uint64_t {
+      if (gcd == 1) return step;
+      const int64_t wv = static_cast<int64_t>(step);
+      if (wv > -(int64_t{1} << 52) && wv < (int64_t{1} << 52)) {
+        const double x = static_cast<double>(wv) * inv;
+        return static_cast<uint64_t>(static_cast<int64_t>(x + (x < 0 ? -0.5 : 0.5)));
       }
-    }
-    // Base step: median of up to 63 probed steps.
-    if (m > 0) {
-      int64_t probe[128];  // m / (m / 63) < 126 of them
-      size_t np = 0;
-      const size_t step = m > 63 ? m / 63 : 1;
-      for (size_t i = 0; i < m; i += step) probe[np++] = static_cast<int64_t>(res64[i]);
-      std::nth_element(probe, probe + np / 2, probe + np);
-      base = probe[np / 2];
-    }
-    uint64_t mag0 = 0, mag1 = 0;
+      return static_cast<uint64_t>(wv / gi);
+    };
+    // Base step: median of up to 126 probed steps.
+    int64_t probe[128];  // m / (m / 63) < 126 of them
+    size_t np = 0;
+    const size_t every = m > 63 ? m / 63 : 1;
+    for (size_t i = 0; i < m; i += every) probe[np++] = static_cast<int64_t>(quotient(res64[i]));
+    std::nth_element(probe, probe + np / 2, probe + np);
+    base = probe[np / 2];
+    // Both predictors' residuals and magnitudes (saturating) in one pass.
+    uint64_t mag0 = 0, mag1 = 0, any0 = 0, any1 = 0;
     uint64_t prev = static_cast<uint64_t>(base);
     for (size_t i = 0; i < m; ++i) {
-      mag0 = AddMag(mag0, ZigZag(static_cast<int64_t>(res64[i] - static_cast<uint64_t>(base))));
-      mag1 = AddMag(mag1, ZigZag(static_cast<int64_t>(res64[i] - prev)));
-      prev = res64[i];
+      const uint64_t q = quotient(res64[i]);
+      const uint64_t z0 = ZigZag(static_cast<int64_t>(q - static_cast<uint64_t>(base)));
+      const uint64_t z1 = ZigZag(static_cast<int64_t>(q - prev));
+      prev = q;
+      res64[i] = z0;
+      res64b[i] = z1;
+      mag0 = AddMag(mag0, z0);
+      mag1 = AddMag(mag1, z1);
+      any0 |= z0;
+      any1 |= z1;
     }
     const int order = mag1 < mag0 ? 1 : 0;
     modes |= static_cast<uint8_t>(order);
-    prev = static_cast<uint64_t>(base);
-    uint64_t any = 0;
-    for (size_t i = 0; i < m; ++i) {
-      const uint64_t q = res64[i];
-      const uint64_t z = ZigZag(static_cast<int64_t>(q - prev));
-      res64[i] = z;
-      any |= z;
-      if (order == 1) prev = q;
-    }
-    if (any < kNarrow) {
-      for (size_t i = 0; i < m; ++i) res32[i] = static_cast<uint32_t>(res64[i]);
+    std::vector<uint64_t>& z = order == 1 ? res64b : res64;
+    if ((order == 1 ? any1 : any0) < kNarrow) {
+      for (size_t i = 0; i < m; ++i) res32[i] = static_cast<uint32_t>(z[i]);
       std::fill(res32.begin() + m, res32.begin() + padded, 0);
       EncodeStream(res32.data(), m, &w);
     } else {
-      std::fill(res64.begin() + m, res64.begin() + padded, 0);
-      EncodeStream(res64.data(), m, &w);
+      std::fill(z.begin() + m, z.begin() + padded, 0);
+      EncodeStream(z.data(), m, &w);
     }
   }
 
   // --- axes: lattice indices, first or second differences.
   std::string axis_params;
   std::vector<std::pair<uint32_t, int32_t>>& exceptions = st.exceptions;
+  std::vector<int32_t>& axis = st.axis;
   uint64_t shared_scale = 0;  // the scale of the first axis with a lattice
   for (int a = 0; a < 3; ++a) {
     int32_t QSample::*const field = a == 0 ? &QSample::x : a == 1 ? &QSample::y : &QSample::z;
-    for (size_t i = 0; i < n; ++i) axis[i] = s[i].*field;
-    AxisPlan plan;
-    // Indexes every value on the lattice and checks it exactly; worth it
-    // only if the bits saved on every value beat the exceptions' cost.
-    auto try_lattice = [&](const Lattice& lat, size_t max_exceptions) {
-      plan.lat = lat;
-      exceptions.clear();
-      if (!lat.on) return false;
-      const double saved =
-          static_cast<double>(n) * std::log2(static_cast<double>(lat.scale) / 4294967296.0);
-      // 24 bits per exception, 80 for the parameters.
-      // saved > 80 + 24 * exceptions, i.e. exceptions < affordable.
-      const double affordable = (saved - 80.0) / 24.0;
-      bool ok = affordable > 0;
-      const size_t limit =
-          ok ? std::min<size_t>(max_exceptions,
-                                static_cast<size_t>(std::ceil(std::min(affordable, 1e18))) - 1)
-             : 0;
-      if (ok) {
-        const Indexer ix(lat);
-        for (size_t i = 0; i < n; ++i) {
-          const int32_t c = axis[i];
-          int64_t k = ix.Nearest(c);
-          if (ix.Value(k) != c) {
-            int32_t e;
-            k = ix.Fix(c, k, &e);
-            if (e != 0) {
-              if (exceptions.size() >= limit) {
-                ok = false;
-                break;
-              }
-              exceptions.emplace_back(static_cast<uint32_t>(i), e);
-            }
-          }
-          idx[i] = static_cast<int32_t>(k);
-        }
+    // The searches read one axis's values in a row.
+    bool gathered = false;
+    auto values = [&]() -> const int32_t* {
+      if (!gathered) {
+        axis.resize(n);
+        for (size_t i = 0; i < n; ++i) axis[i] = s[i].*field;
+        gathered = true;
       }
-      if (!ok) {
-        plan.lat = Lattice();
-        exceptions.clear();
-      }
-      return ok;
+      return axis.data();
+    };
+    AxisResiduals r;
+    Lattice lat;
+    auto index = [&](const Lattice& l, const int32_t* pre_k, size_t max_exceptions) {
+      if (!IndexAxis(s, n, field, l, pre_k, max_exceptions, res32.data(), res32b.data(), &r,
+                     &exceptions))
+        return false;
+      lat = l;
+      return true;
     };
     // A warm encoder first tries the lattice it found for this axis before:
-    // a sensor keeps its lattice, so the search runs only when that stops
-    // paying (few exceptions allowed). After "no lattice" the next batch
-    // searches again: it may come from a sensor that has one.
+    // a sensor keeps its lattice, so a search runs only when that stops
+    // fitting. "Fits" means few exceptions: under 1/256 of the values, or no
+    // more (per value, with some slack) than the search itself left last
+    // time. Else the scale is kept and the offset (and the scale, a little)
+    // fitted to these values. After "no lattice" the next batch searches
+    // again: it may come from a sensor that has one.
     bool done = false;
-    // "Fits" means few exceptions: under 1/256 of the values, or no more (per
-    // value, with some slack) than the search itself left last time.
+    LatticeScratch& sc = st.lattice_scratch;
     if (state && st.lattice[a].on) {
       const double allowed =
           std::max(1.0 / 256, 1.25 * st.exception_rate[a]) * static_cast<double>(n);
-      done = try_lattice(st.lattice[a], std::min(n / 4, static_cast<size_t>(allowed)));
+      done = index(st.lattice[a], nullptr, std::min(n / 4, static_cast<size_t>(allowed)));
+      if (!done) {
+        const Lattice& prev = st.lattice[a];
+        const double ps = static_cast<double>(prev.scale) / 4294967296.0;
+        const Lattice refit = FitOnValues(
+            values(), n, ps, static_cast<double>(prev.offset) / 4294967296.0 - 0.5, &sc);
+        done = refit.on && index(refit, sc.k.data(), n / 4);
+      }
     }
     if (!done) {
       // The three axes of one sensor share its scale (one converter): once an
       // axis of this batch has a lattice, the others only look for their
       // offset at that scale, and do not search further when it does not fit.
-      try_lattice(shared_scale != 0
-                      ? OffsetForScale(axis.data(), n, shared_scale, &st.lattice_scratch)
-                      : DetectLattice(axis.data(), n, &st.lattice_scratch),
-                  n / 4);
-      if (state) {
-        st.lattice[a] = plan.lat;
-        st.exception_rate[a] = static_cast<double>(exceptions.size()) / static_cast<double>(n);
-      }
+      // Both leave each value's index in the scratch space.
+      const Lattice found = shared_scale != 0 ? OffsetForScale(values(), n, shared_scale, &sc)
+                                              : DetectLattice(values(), n, &sc);
+      if (!found.on || !index(found, sc.k.data(), n / 4)) index(Lattice(), nullptr, 0);
     }
-    if (plan.lat.on && shared_scale == 0) shared_scale = plan.lat.scale;
-    const int32_t* k = plan.lat.on ? idx.data() : axis.data();
-    // Both predictors' magnitudes; keep the order with the smaller sum.
-    // Indices are within 2^21, so differences fit 32 bits and the sums 64.
-    uint64_t mag1 = 0, mag2 = 0;
-    if (n >= 2) {
-      int32_t prev_d = 0;
-      for (size_t i = 1; i < n; ++i) {
-        const int32_t d = k[i] - k[i - 1];
-        mag1 += ZigZag32(d);
-        mag2 += ZigZag32(d - prev_d);
-        prev_d = d;
-      }
+    if (state) {
+      st.lattice[a] = lat;
+      st.exception_rate[a] = static_cast<double>(exceptions.size()) / static_cast<double>(n);
     }
-    plan.order = mag2 < mag1 ? 2 : 1;
-    plan.first = k[0];
-    if (plan.order == 2) {
-      modes |= static_cast<uint8_t>(1u << (1 + a));
-      int32_t prev_d = 0;
-      for (size_t i = 1; i < n; ++i) {
-        const int32_t d = k[i] - k[i - 1];
-        res32[i - 1] = ZigZag32(d - prev_d);
-        prev_d = d;
-      }
-    } else {
-      for (size_t i = 1; i < n; ++i) res32[i - 1] = ZigZag32(k[i] - k[i - 1]);
-    }
-    std::fill(res32.begin() + m, res32.begin() + padded, 0);
-    if (plan.lat.on) modes |= static_cast<uint8_t>(1u << (4 + a));
-    EncodeStream(res32.data(), m, &w);
+    if (lat.on && shared_scale == 0) shared_scale = lat.scale;
+    // Keep the predictor order with the smaller magnitudes.
+    const bool second = r.mag2 < r.mag1;
+    std::vector<uint32_t>& chosen = second ? res32b : res32;
+    if (second) modes |= static_cast<uint8_t>(1u << (1 + a));
+    if (lat.on) modes |= static_cast<uint8_t>(1u << (4 + a));
+    std::fill(chosen.begin() + m, chosen.begin() + padded, 0);
+    EncodeStream(chosen.data(), m, &w);
     // Parameters of this axis.
-    if (plan.lat.on) {
-      bitio::PutVarint(&axis_params, plan.lat.scale);
-      bitio::PutVarint(&axis_params, plan.lat.offset);
+    if (lat.on) {
+      bitio::PutVarint(&axis_params, lat.scale);
+      bitio::PutVarint(&axis_params, lat.offset);
     }
-    bitio::PutVarint(&axis_params, ZigZag(plan.first));
-    if (plan.lat.on) {
+    bitio::PutVarint(&axis_params, ZigZag(r.first));
+    if (lat.on) {
       bitio::PutVarint(&axis_params, exceptions.size());
       uint32_t next = 0;
       for (const auto& ex : exceptions) {
@@ -998,6 +1049,25 @@ std::string Where(size_t offset, const char* field) {
 
 const char* const kStreamNames[4] = {"time residuals", "x residuals", "y residuals", "z residuals"};
 
+// One Rice code of any parameter, escapes included (past the span's end the
+// reader gives zero bits; the caller checks Overrun()).
+ACCEL_INLINE Status ReadRice(bitio::BitReader* r, int k, uint64_t* out) {
+  r->Refill();
+  const uint64_t buf = r->Peek();
+  const int q = __builtin_ctzll(buf | (uint64_t{1} << kEscapeQuotient));
+  if (q < kEscapeQuotient) {
+    r->Consume(q + 1);
+    const uint64_t low = k <= 31 ? r->Take(k) : r->TakeWide(k);
+    *out = (static_cast<uint64_t>(q) << k) | low;
+  } else {
+    r->Consume(kEscapeQuotient);
+    r->Refill();
+    const int bits = static_cast<int>(r->Take(6)) + 1;
+    *out = (uint64_t{1} << (bits - 1)) | r->TakeWide(bits - 1);
+  }
+  return Status::OK();
+}
+
 // Decodes one stream of m residuals, calling sink(i, value) for i in [0, m).
 // sink returns false to stop (it reports its own error).
 template <typename Sink>
@@ -1024,6 +1094,29 @@ Status DecodeStream(bitio::BitReader* r, size_t m, int stream, size_t base_offse
     if (mode == 0) {
       for (size_t i = 0; i < len; ++i)
         if (!sink(b + i, 0)) return Status::OK();
+    } else if (mode <= 32 && r->unread_bytes() >= kRiceBlock * 8 + 8) {
+      // Parameter k <= 31 and room for 16 reads of 8 bytes: each value is
+      // read from one refill (q < 24 and k <= 31: at most 56 bits). An
+      // escape takes the general path below for the rest of the block.
+      const int k = mode - 1;
+      const uint64_t mask = (uint64_t{1} << k) - 1;
+      size_t i = 0;
+      {
+        bitio::BitReader::Burst rb(r);
+        for (; i < len; ++i) {
+          const uint64_t buf = rb.Window();
+          const int q = __builtin_ctzll(buf | (uint64_t{1} << kEscapeQuotient));
+          if (__builtin_expect(q >= kEscapeQuotient, 0)) break;
+          const uint64_t v = (static_cast<uint64_t>(q) << k) | ((buf >> (q + 1)) & mask);
+          rb.Skip(q + 1 + k);
+          if (!sink(b + i, v)) return Status::OK();
+        }
+      }
+      for (; i < len; ++i) {
+        uint64_t v;
+        ACCEL_RETURN_IF_ERROR(ReadRice(r, k, &v));
+        if (!sink(b + i, v)) return Status::OK();
+      }
     } else {
       const int k = mode - 1;
       for (size_t i = 0; i < len; ++i) {
@@ -1080,6 +1173,7 @@ Status ReadVarint(bitio::ByteReader* br, const char* field, uint64_t* v) {
 
 }  // namespace
 
+ACCEL_CODEC_CLONES
 Status DecodeBody(std::string_view body, size_t base_offset, int64_t first_t_ns, size_t n,
                   QSample* out) {
   bitio::ByteReader br(body, base_offset);
@@ -1173,42 +1267,66 @@ Status DecodeBody(std::string_view body, size_t base_offset, int64_t first_t_ns,
                  : Resolution::kMaxCount;
     if (std::llabs(p.first) > kmax)
       return Status::Corruption(Where(bits_offset, kFirst[a]) + "lattice index out of range");
+    // The indices whose count is within +-kMaxCount, within +-kmax: one
+    // range check per value covers both rules.
+    int64_t klo = -kmax, khi = kmax;
+    if (p.lat.on) {
+      const int64_t sc = static_cast<int64_t>(p.lat.scale);
+      const int64_t of = static_cast<int64_t>(p.lat.offset);
+      const int64_t top = (int64_t{Resolution::kMaxCount} + 1) * (int64_t{1} << 32) - of - 1;
+      const int64_t bottom = -int64_t{Resolution::kMaxCount} * (int64_t{1} << 32) - of;
+      // floor(top / sc) and ceil(bottom / sc), sc > 0.
+      const int64_t hi = top >= 0 ? top / sc : -((-top + sc - 1) / sc);
+      const int64_t lo = bottom >= 0 ? (bottom + sc - 1) / sc : -((-bottom) / sc);
+      khi = std::min(khi, hi);
+      klo = std::max(klo, lo);
+    }
+    const uint64_t k_span = klo <= khi ? static_cast<uint64_t>(khi - klo) : 0;
+    const bool none_valid = klo > khi;
     size_t bad = SIZE_MAX;
     uint64_t k = static_cast<uint64_t>(p.first);
     uint64_t d = 0;
-    const Lattice lat = p.lat;
-    auto emit = [&](size_t i, uint64_t kk) {
-      int64_t ki = static_cast<int64_t>(kk);
-      if (ki > kmax || ki < -kmax) return false;
-      int64_t c = lat.on ? LatticeValue(ki, lat) : ki;
-      if (c > Resolution::kMaxCount || c < -Resolution::kMaxCount) return false;
-      out[i].*field = static_cast<int32_t>(c);
-      return true;
-    };
-    if (!emit(0, k))
+    const int64_t lat_scale = static_cast<int64_t>(p.lat.scale);
+    const int64_t lat_offset = static_cast<int64_t>(p.lat.offset);
+    if (none_valid || k - static_cast<uint64_t>(klo) > k_span)
       return Status::Corruption(Where(bits_offset, kFirst[a]) + "value out of range");
+    char* dst = reinterpret_cast<char*>(&(out[0].*field));
+    auto put = [&](uint64_t kk) {
+      const int64_t ki = static_cast<int64_t>(kk);
+      *reinterpret_cast<int32_t*>(dst) =
+          static_cast<int32_t>(p.lat.on ? (ki * lat_scale + lat_offset) >> 32 : ki);
+      dst += sizeof(QSample);
+    };
+    put(k);
     const size_t stream_offset = bits_offset + r.consumed_bits() / 8;
-    Status st;
-    if (p.order == 1) {
-      st = DecodeStream(&r, m, 1 + a, bits_offset, [&](size_t i, uint64_t zz) {
-        k += static_cast<uint64_t>(UnZigZag(zz));
-        if (!emit(i + 1, k)) {
+    // One loop per predictor order and lattice use (no tests per value).
+    auto decode = [&](auto order2, auto lattice) {
+      return DecodeStream(&r, m, 1 + a, bits_offset, [&](size_t i, uint64_t zz) {
+        if constexpr (decltype(order2)::value) {
+          d += static_cast<uint64_t>(UnZigZag(zz));
+          k += d;
+        } else {
+          k += static_cast<uint64_t>(UnZigZag(zz));
+        }
+        if (__builtin_expect(k - static_cast<uint64_t>(klo) > k_span, 0)) {
           bad = i + 1;
           return false;
         }
-        return true;
-      });
-    } else {
-      st = DecodeStream(&r, m, 1 + a, bits_offset, [&](size_t i, uint64_t zz) {
-        d += static_cast<uint64_t>(UnZigZag(zz));
-        k += d;
-        if (!emit(i + 1, k)) {
-          bad = i + 1;
-          return false;
+        const int64_t ki = static_cast<int64_t>(k);
+        if constexpr (decltype(lattice)::value) {
+          *reinterpret_cast<int32_t*>(dst) =
+              static_cast<int32_t>((ki * lat_scale + lat_offset) >> 32);
+        } else {
+          *reinterpret_cast<int32_t*>(dst) = static_cast<int32_t>(ki);
         }
+        dst += sizeof(QSample);
         return true;
       });
-    }
+    };
+    using T = std::true_type;
+    using F = std::false_type;
+    Status st = p.order == 2 ? (p.lat.on ? decode(T(), T()) : decode(T(), F()))
+                             : (p.lat.on ? decode(F(), T()) : decode(F(), F()));
     ACCEL_RETURN_IF_ERROR(st);
     if (bad != SIZE_MAX)
       return Status::Corruption(Where(stream_offset, kStreamNames[1 + a]) + "sample " +

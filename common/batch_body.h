@@ -52,10 +52,9 @@ Lattice DetectLattice(const int32_t* values, size_t n, LatticeScratch* scratch);
 struct EncoderState {
   Lattice lattice[3];
   double exception_rate[3] = {0, 0, 0};  // exceptions per value when it was found
-  std::vector<uint64_t> res64;           // time steps, then time residuals
-  std::vector<uint32_t> res32;           // residuals of one stream, padded to 16
+  std::vector<uint64_t> res64, res64b;   // time steps, then time residuals (two orders)
+  std::vector<uint32_t> res32, res32b;   // one axis's residuals (two orders), padded to 16
   std::vector<int32_t> axis;             // one axis's values
-  std::vector<int32_t> idx;              // their lattice indices
   std::vector<std::pair<uint32_t, int32_t>> exceptions;
   LatticeScratch lattice_scratch;
   std::string bits;

@@ -123,26 +123,67 @@ class BitWriter {
     if (static_cast<size_t>(end_ - p_) < bytes + 8) Grow(bytes);
   }
   // Appends the low `n` bits of `v` (n <= 56, v < 2^n). Needs reserved room.
-  void Put(uint64_t v, int n) { Append(&p_, &acc_, &nacc_, v, n); }
+  __attribute__((always_inline)) void Put(uint64_t v, int n) { Append(&p_, &acc_, &nacc_, v, n); }
 
   // The writer's state in local variables for a hot loop: the stores through
   // char* would otherwise make the compiler reload members after each one.
   // Nothing else may use the writer while a Burst lives.
   class Burst {
    public:
-    explicit Burst(BitWriter* w) : w_(w), p_(w->p_), acc_(w->acc_), nacc_(w->nacc_) {}
-    ~Burst() {
+    explicit Burst(BitWriter* w)
+        : w_(w), p_(w->p_), end_(w->end_), acc_(w->acc_), nacc_(w->nacc_) {}
+    ~Burst() { Sync(); }
+    Burst(const Burst&) = delete;
+    Burst& operator=(const Burst&) = delete;
+    // Makes room for `bytes` more bytes of output.
+    __attribute__((always_inline)) void Reserve(size_t bytes) {
+      if (static_cast<size_t>(end_ - p_) < bytes + 8) {
+        Sync();
+        w_->Grow(bytes);
+        p_ = w_->p_;
+        end_ = w_->end_;
+      }
+    }
+    // As BitWriter::Put (n <= 56, v < 2^n, room reserved).
+    __attribute__((always_inline)) void Put(uint64_t v, int n) { Append(&p_, &acc_, &nacc_, v, n); }
+    // A field of n bits that starts `skip` zero bits later: v << skip in
+    // one append (skip + n <= 56).
+    __attribute__((always_inline)) void PutShifted(uint64_t v, int skip, int n) {
+      acc_ |= v << (skip + nacc_);
+      nacc_ += skip + n;
+      Store64(p_, acc_);
+      p_ += nacc_ >> 3;
+      acc_ >>= nacc_ & ~7;
+      nacc_ &= 7;
+    }
+    // Any width up to 64 (room reserved).
+    void PutWide(uint64_t v, int n) {
+      if (n > 32) {
+        Put(v & 0xFFFFFFFFu, 32);
+        Put(v >> 32, n - 32);
+      } else {
+        Put(v, n);
+      }
+    }
+    // q zero bits then a one bit; reserves its own room.
+    void PutUnary(uint64_t q) {
+      Reserve(q / 8 + 8);
+      while (q >= 48) {
+        Put(0, 48);
+        q -= 48;
+      }
+      Put(uint64_t{1} << q, static_cast<int>(q) + 1);
+    }
+
+   private:
+    void Sync() {
       w_->p_ = p_;
       w_->acc_ = acc_;
       w_->nacc_ = nacc_;
     }
-    Burst(const Burst&) = delete;
-    Burst& operator=(const Burst&) = delete;
-    void Put(uint64_t v, int n) { Append(&p_, &acc_, &nacc_, v, n); }
-
-   private:
     BitWriter* w_;
     char* p_;
+    char* end_;
     uint64_t acc_;
     int nacc_;
   };
@@ -174,7 +215,8 @@ class BitWriter {
   }
 
  private:
-  static void Append(char** p, uint64_t* acc, int* nacc, uint64_t v, int n) {
+  __attribute__((always_inline)) static void Append(char** p, uint64_t* acc, int* nacc, uint64_t v,
+                                                    int n) {
     *acc |= v << *nacc;
     *nacc += n;
     Store64(*p, *acc);
@@ -182,7 +224,7 @@ class BitWriter {
     *acc >>= *nacc & ~7;
     *nacc &= 7;
   }
-  static void Store64(char* p, uint64_t v) {
+  __attribute__((always_inline)) static void Store64(char* p, uint64_t v) {
 #if __BYTE_ORDER__ != __ORDER_LITTLE_ENDIAN__
     v = __builtin_bswap64(v);
 #endif
@@ -252,6 +294,47 @@ class BitReader {
     return lo | (Take(n - 32) << 32);
   }
   int buffered() const { return nbits_; }
+  // Bytes of the span not yet loaded into the buffer.
+  size_t unread_bytes() const { return static_cast<size_t>(end_ - p_); }
+
+  // A hot loop's view of the reader: the absolute bit position, in a local
+  // variable, and a fresh window of at least 57 bits at any position from
+  // one unaligned 8-byte load (no buffer state; stores of decoded values do
+  // not make the compiler reload anything). Usable while every window it
+  // reads lies 8 bytes inside the span (the caller checked unread_bytes()).
+  class Burst {
+   public:
+    explicit Burst(BitReader* r)
+        : r_(r),
+          base_(r->begin_),
+          pos_((static_cast<uint64_t>(r->p_ - r->begin_) + r->zero_bytes_) * 8 -
+               static_cast<uint64_t>(r->nbits_)) {}
+    ~Burst() {
+      // Back to the buffered state at the same position.
+      r_->p_ = base_ + (pos_ >> 3);
+      r_->buf_ = 0;
+      r_->nbits_ = 0;
+      r_->Refill();
+      r_->Consume(static_cast<int>(pos_ & 7));
+    }
+    Burst(const Burst&) = delete;
+    Burst& operator=(const Burst&) = delete;
+    // Bits from the position on, the first at bit 0 (57 or more valid).
+    __attribute__((always_inline)) uint64_t Window() const {
+      uint64_t w;
+      std::memcpy(&w, base_ + (pos_ >> 3), 8);
+#if __BYTE_ORDER__ != __ORDER_LITTLE_ENDIAN__
+      w = __builtin_bswap64(w);
+#endif
+      return w >> (pos_ & 7);
+    }
+    __attribute__((always_inline)) void Skip(int n) { pos_ += static_cast<uint64_t>(n); }
+
+   private:
+    BitReader* r_;
+    const char* base_;
+    uint64_t pos_;
+  };
   // Bits consumed from the start of the span.
   uint64_t consumed_bits() const {
     return (static_cast<uint64_t>(p_ - begin_) + zero_bytes_) * 8 - static_cast<uint64_t>(nbits_);
