@@ -438,7 +438,7 @@ Lattice DetectLattice(const int32_t* values, size_t n, LatticeScratch* sc) {
   // over all values then makes exact.
   int16_t steps_of[kHist];
   std::memset(steps_of, 0xFF, sizeof steps_of);  // -1: not computed yet
-  auto steps = [&](int64_t g) -> int64_t {
+  auto steps = [&](int64_t g) __attribute__((always_inline))->int64_t {
     if (g < kHist && steps_of[g] >= 0) return steps_of[g];
     const double m = std::floor(static_cast<double>(g) / s + 0.5);
     const int64_t r = m < 1 || std::fabs(static_cast<double>(g) - m * s) >= 1.0 + m * s * 2e-3
@@ -779,82 +779,74 @@ struct Indexer {
   double inv_s, bias;
 };
 
-// Indexes one axis of the samples on lattice `lat` (each value's index given
-// in `pre_k`, or the nearest one), checks each exactly against the lattice
-// (values off it become exceptions), and writes both predictors' residuals
-// (r1: first differences, r2: second) with their magnitudes. Without a
-// lattice the value is the index. False when the lattice does not pay: the
-// bits saved on every value must beat the exceptions' cost, and at most
-// `max_exceptions` are allowed.
-struct AxisResiduals {
-  int64_t first = 0;
-  uint64_t mag1 = 0, mag2 = 0;
-};
-ACCEL_INLINE bool IndexAxis(const QSample* s, size_t n, int32_t QSample::*field, const Lattice& lat,
-                            const int32_t* pre_k, size_t max_exceptions, uint32_t* r1, uint32_t* r2,
-                            AxisResiduals* out,
-                            std::vector<std::pair<uint32_t, int32_t>>* exceptions) {
-  exceptions->clear();
-  uint64_t mag1 = 0, mag2 = 0;
-  if (!lat.on) {
-    int32_t prev = s[0].*field, prev_d = 0;
-    out->first = prev;
-    for (size_t i = 1; i < n; ++i) {
-      const int32_t c = s[i].*field;
-      const int32_t d = c - prev;
-      prev = c;
-      const uint32_t z1 = ZigZag32(d), z2 = ZigZag32(d - prev_d);
-      prev_d = d;
-      r1[i - 1] = z1;
-      r2[i - 1] = z2;
-      mag1 += z1;
-      mag2 += z2;
-    }
-    out->mag1 = mag1;
-    out->mag2 = mag2;
-    return true;
+// One axis's values through a pointer-to-member and the samples' stride.
+struct AxisView {
+  const char* p;
+  ACCEL_INLINE int32_t operator[](size_t i) const {
+    int32_t v;
+    std::memcpy(&v, p + i * sizeof(QSample), sizeof v);
+    return v;
   }
-  const double saved =
-      static_cast<double>(n) * std::log2(static_cast<double>(lat.scale) / 4294967296.0);
-  // 24 bits per exception, 80 for the parameters: saved > 80 + 24 *
-  // exceptions, i.e. exceptions < affordable.
-  const double affordable = (saved - 80.0) / 24.0;
-  if (!(affordable > 0)) return false;
-  const size_t limit = std::min<size_t>(
-      max_exceptions, static_cast<size_t>(std::ceil(std::min(affordable, 1e18))) - 1);
+};
+
+// Each value's index on lattice `lat` into k[] (which holds a guess for
+// each when `guessed`, else the nearest index is computed), checked exactly
+// against the lattice; values off it become exceptions. False when more
+// than `limit` of them.
+template <bool kGuessed>
+ACCEL_CODEC_CLONES bool IndexValues(AxisView v, size_t n, const Lattice& lat, int32_t* k,
+                                    size_t limit,
+                                    std::vector<std::pair<uint32_t, int32_t>>* exceptions) {
   const Indexer ix(lat);
-  int32_t prev = 0, prev_d = 0;
   for (size_t i = 0; i < n; ++i) {
-    const int32_t c = s[i].*field;
-    int64_t k = pre_k ? pre_k[i] : ix.Nearest(c);
-    if (__builtin_expect(ix.Value(k) != c, 0)) {
+    const int32_t c = v[i];
+    int64_t ki = kGuessed ? k[i] : ix.Nearest(c);
+    if (__builtin_expect(ix.Value(ki) != c, 0)) {
       int32_t e;
-      k = ix.Fix(c, k, &e);
+      ki = ix.Fix(c, ki, &e);
       if (e != 0) {
-        if (exceptions->size() >= limit) {
-          exceptions->clear();
-          return false;
-        }
+        if (exceptions->size() >= limit) return false;
         exceptions->emplace_back(static_cast<uint32_t>(i), e);
       }
     }
-    const int32_t ki = static_cast<int32_t>(k);
-    const int32_t d = ki - prev;
-    prev = ki;
-    if (i == 0) {
-      out->first = ki;
-      continue;
-    }
-    const uint32_t z1 = ZigZag32(d), z2 = ZigZag32(d - prev_d);
-    prev_d = d;
-    r1[i - 1] = z1;
-    r2[i - 1] = z2;
-    mag1 += z1;
-    mag2 += z2;
+    k[i] = static_cast<int32_t>(ki);
   }
-  out->mag1 = mag1;
-  out->mag2 = mag2;
   return true;
+}
+
+// Both predictors' zigzag residuals of the indices k[0, n), n >= 2: r1
+// first differences, r2 second differences (with a zero difference before
+// the first), and the sums of each. Blocks of 16 with fixed-length inner
+// loops, which the compiler vectorises.
+ACCEL_CODEC_CLONES void Residuals(const int32_t* __restrict k, size_t n, uint32_t* __restrict r1,
+                                  uint32_t* __restrict r2, uint64_t* mag1, uint64_t* mag2) {
+  r1[0] = r2[0] = ZigZag32(k[1] - k[0]);
+  uint64_t m1 = r1[0], m2 = r2[0];
+  size_t i = 2;
+  for (; i + kRiceBlock <= n; i += kRiceBlock) {
+    uint32_t s1 = 0, s2 = 0;  // 16 values below 2^24 each
+    for (size_t j = 0; j < kRiceBlock; ++j) {
+      const int32_t d = k[i + j] - k[i + j - 1];
+      const int32_t d2 = d - (k[i + j - 1] - k[i + j - 2]);
+      const uint32_t z1 = ZigZag32(d), z2 = ZigZag32(d2);
+      r1[i + j - 1] = z1;
+      r2[i + j - 1] = z2;
+      s1 += z1;
+      s2 += z2;
+    }
+    m1 += s1;
+    m2 += s2;
+  }
+  for (; i < n; ++i) {
+    const int32_t d = k[i] - k[i - 1];
+    const int32_t d2 = d - (k[i - 1] - k[i - 2]);
+    r1[i - 1] = ZigZag32(d);
+    r2[i - 1] = ZigZag32(d2);
+    m1 += r1[i - 1];
+    m2 += r2[i - 1];
+  }
+  *mag1 = m1;
+  *mag2 = m2;
 }
 
 }  // namespace
@@ -902,7 +894,7 @@ void EncodeBody(const QSample* s, size_t n, std::string* out, EncoderState* stat
     // double's 52 bits (every step is a multiple of the gcd).
     const double inv = 1.0 / static_cast<double>(gcd);
     const int64_t gi = static_cast<int64_t>(gcd);
-    auto quotient = [&](uint64_t step) -> uint64_t {
+    auto quotient = [&](uint64_t step) __attribute__((always_inline))->uint64_t {
       if (gcd == 1) return step;
       const int64_t wv = static_cast<int64_t>(step);
       if (wv > -(int64_t{1} << 52) && wv < (int64_t{1} << 52)) {
@@ -963,12 +955,34 @@ void EncodeBody(const QSample* s, size_t n, std::string* out, EncoderState* stat
       }
       return axis.data();
     };
-    AxisResiduals r;
+    std::vector<int32_t>& k = st.idx;
+    k.resize(n + 1);
     Lattice lat;
-    auto index = [&](const Lattice& l, const int32_t* pre_k, size_t max_exceptions) {
-      if (!IndexAxis(s, n, field, l, pre_k, max_exceptions, res32.data(), res32b.data(), &r,
-                     &exceptions))
+    // Indexes the values on lattice l (guessed indices in `pre_k`, or none):
+    // worth it only if the bits saved on every value beat the exceptions'
+    // cost (24 bits each, 80 for the parameters), and at most
+    // `max_exceptions` are allowed.
+    auto index = [&](const Lattice& l, const int32_t* pre_k, size_t max_exceptions)
+        __attribute__((always_inline)) {
+      exceptions.clear();
+      const double saved =
+          static_cast<double>(n) * std::log2(static_cast<double>(l.scale) / 4294967296.0);
+      const double affordable = (saved - 80.0) / 24.0;
+      if (!(affordable > 0)) return false;
+      const size_t limit = std::min<size_t>(
+          max_exceptions, static_cast<size_t>(std::ceil(std::min(affordable, 1e18))) - 1);
+      const AxisView view{reinterpret_cast<const char*>(&(s[0].*field))};
+      bool ok;
+      if (pre_k) {
+        if (pre_k != k.data()) std::copy(pre_k, pre_k + n, k.data());
+        ok = IndexValues<true>(view, n, l, k.data(), limit, &exceptions);
+      } else {
+        ok = IndexValues<false>(view, n, l, k.data(), limit, &exceptions);
+      }
+      if (!ok) {
+        exceptions.clear();
         return false;
+      }
       lat = l;
       return true;
     };
@@ -1000,15 +1014,22 @@ void EncodeBody(const QSample* s, size_t n, std::string* out, EncoderState* stat
       // Both leave each value's index in the scratch space.
       const Lattice found = shared_scale != 0 ? OffsetForScale(values(), n, shared_scale, &sc)
                                               : DetectLattice(values(), n, &sc);
-      if (!found.on || !index(found, sc.k.data(), n / 4)) index(Lattice(), nullptr, 0);
+      if (!found.on || !index(found, sc.k.data(), n / 4)) lat = Lattice();
     }
     if (state) {
       st.lattice[a] = lat;
       st.exception_rate[a] = static_cast<double>(exceptions.size()) / static_cast<double>(n);
     }
     if (lat.on && shared_scale == 0) shared_scale = lat.scale;
+    if (!lat.on) {
+      exceptions.clear();
+      const AxisView view{reinterpret_cast<const char*>(&(s[0].*field))};
+      for (size_t i = 0; i < n; ++i) k[i] = view[i];
+    }
     // Keep the predictor order with the smaller magnitudes.
-    const bool second = r.mag2 < r.mag1;
+    uint64_t mag1 = 0, mag2 = 0;
+    if (n >= 2) Residuals(k.data(), n, res32.data(), res32b.data(), &mag1, &mag2);
+    const bool second = mag2 < mag1;
     std::vector<uint32_t>& chosen = second ? res32b : res32;
     if (second) modes |= static_cast<uint8_t>(1u << (1 + a));
     if (lat.on) modes |= static_cast<uint8_t>(1u << (4 + a));
@@ -1019,7 +1040,7 @@ void EncodeBody(const QSample* s, size_t n, std::string* out, EncoderState* stat
       bitio::PutVarint(&axis_params, lat.scale);
       bitio::PutVarint(&axis_params, lat.offset);
     }
-    bitio::PutVarint(&axis_params, ZigZag(r.first));
+    bitio::PutVarint(&axis_params, ZigZag(k[0]));
     if (lat.on) {
       bitio::PutVarint(&axis_params, exceptions.size());
       uint32_t next = 0;
@@ -1070,75 +1091,106 @@ ACCEL_INLINE Status ReadRice(bitio::BitReader* r, int k, uint64_t* out) {
 
 // Decodes one stream of m residuals, calling sink(i, value) for i in [0, m).
 // sink returns false to stop (it reports its own error).
+//
+// While a whole block surely lies inside the span (at most 15 + 16 * 93 bits
+// and an 8-byte window beyond), blocks are read from 8-byte windows at a bit
+// position, with no end checks; the last blocks go through the buffered
+// reader, which feeds zero bits past the end and reports an overrun.
+constexpr size_t kFastBlockBytes = 200;
+
 template <typename Sink>
-Status DecodeStream(bitio::BitReader* r, size_t m, int stream, size_t base_offset, Sink sink) {
+ACCEL_INLINE Status DecodeStream(bitio::BitReader* r, size_t m, int stream, size_t base_offset,
+                                 Sink sink) {
   int prev = 0;
   size_t block_no = 0;
-  for (size_t b = 0; b < m; b += kRiceBlock, ++block_no) {
+  auto bad_code = [&](size_t block_offset) {
+    return Status::Corruption(Where(block_offset, kStreamNames[stream]) + "block " +
+                              std::to_string(block_no) + ": bad Rice parameter code");
+  };
+  auto bad_mode = [&](size_t block_offset, int mode) {
+    return Status::Corruption(Where(block_offset, kStreamNames[stream]) + "block " +
+                              std::to_string(block_no) + ": Rice parameter " +
+                              std::to_string(mode - 1) + " out of range");
+  };
+  size_t b = 0;
+  while (b < m) {
+    if (r->unread_bytes() >= kFastBlockBytes) {
+      bitio::BitReader::Burst rb(r);
+      for (; b < m && rb.ahead() >= kFastBlockBytes; b += kRiceBlock, ++block_no) {
+        const size_t len = std::min(kRiceBlock, m - b);
+        rb.Refill();
+        const uint64_t pw = rb.Peek();
+        const int nb = __builtin_ctzll(pw | (uint64_t{1} << 8));
+        if (nb > 7) return bad_code(base_offset + rb.consumed_bits() / 8);
+        const uint64_t z1 = (uint64_t{1} << nb) | ((pw >> (nb + 1)) & ((uint64_t{1} << nb) - 1));
+        const int mode = prev + static_cast<int>(UnZigZag(z1 - 1));
+        if (mode < 0 || mode > kMaxMode)
+          return bad_mode(base_offset + rb.consumed_bits() / 8, mode);
+        rb.Consume(2 * nb + 1);
+        prev = mode;
+        if (mode == 0) {
+          for (size_t i = 0; i < len; ++i)
+            if (!sink(b + i, 0)) return Status::OK();
+          continue;
+        }
+        const int k = mode - 1;
+        if (k <= 31) {
+          const uint64_t mask = (uint64_t{1} << k) - 1;
+          for (size_t i = 0; i < len; ++i) {
+            rb.Refill();
+            const uint64_t w = rb.Peek();
+            const int q = __builtin_ctzll(w | (uint64_t{1} << kEscapeQuotient));
+            uint64_t v;
+            if (__builtin_expect(q < kEscapeQuotient, 1)) {
+              // Unary part, stop bit and k low bits: at most 55 bits.
+              v = (static_cast<uint64_t>(q) << k) | ((w >> (q + 1)) & mask);
+              rb.Consume(q + 1 + k);
+            } else {
+              rb.Consume(kEscapeQuotient);
+              const int bits = static_cast<int>(rb.Take(6)) + 1;
+              v = (uint64_t{1} << (bits - 1)) | rb.Take(bits - 1);
+            }
+            if (!sink(b + i, v)) return Status::OK();
+          }
+        } else {
+          for (size_t i = 0; i < len; ++i) {
+            rb.Refill();
+            const int q = __builtin_ctzll(rb.Peek() | (uint64_t{1} << kEscapeQuotient));
+            uint64_t v;
+            if (q < kEscapeQuotient) {
+              rb.Consume(q + 1);
+              v = (static_cast<uint64_t>(q) << k) | rb.Take(k);
+            } else {
+              rb.Consume(kEscapeQuotient);
+              const int bits = static_cast<int>(rb.Take(6)) + 1;
+              v = (uint64_t{1} << (bits - 1)) | rb.Take(bits - 1);
+            }
+            if (!sink(b + i, v)) return Status::OK();
+          }
+        }
+      }
+      continue;  // the Burst hands its position back to the reader
+    }
+    // Near the end of the span: one block through the buffered reader.
     const size_t len = std::min(kRiceBlock, m - b);
     const size_t block_offset = base_offset + r->consumed_bits() / 8;
     r->Refill();
     uint64_t peek = r->Peek();
     int nb = __builtin_ctzll(peek | (uint64_t{1} << 8));
-    if (nb > 7)
-      return Status::Corruption(Where(block_offset, kStreamNames[stream]) + "block " +
-                                std::to_string(block_no) + ": bad Rice parameter code");
+    if (nb > 7) return bad_code(block_offset);
     r->Consume(nb + 1);
     uint64_t z1 = (uint64_t{1} << nb) | r->Take(nb);
     int mode = prev + static_cast<int>(UnZigZag(z1 - 1));
-    if (mode < 0 || mode > kMaxMode)
-      return Status::Corruption(Where(block_offset, kStreamNames[stream]) + "block " +
-                                std::to_string(block_no) + ": Rice parameter " +
-                                std::to_string(mode - 1) + " out of range");
+    if (mode < 0 || mode > kMaxMode) return bad_mode(block_offset, mode);
     prev = mode;
     if (mode == 0) {
       for (size_t i = 0; i < len; ++i)
         if (!sink(b + i, 0)) return Status::OK();
-    } else if (mode <= 32 && r->unread_bytes() >= kRiceBlock * 8 + 8) {
-      // Parameter k <= 31 and room for 16 reads of 8 bytes: each value is
-      // read from one refill (q < 24 and k <= 31: at most 56 bits). An
-      // escape takes the general path below for the rest of the block.
-      const int k = mode - 1;
-      const uint64_t mask = (uint64_t{1} << k) - 1;
-      size_t i = 0;
-      {
-        bitio::BitReader::Burst rb(r);
-        for (; i < len; ++i) {
-          const uint64_t buf = rb.Window();
-          const int q = __builtin_ctzll(buf | (uint64_t{1} << kEscapeQuotient));
-          if (__builtin_expect(q >= kEscapeQuotient, 0)) break;
-          const uint64_t v = (static_cast<uint64_t>(q) << k) | ((buf >> (q + 1)) & mask);
-          rb.Skip(q + 1 + k);
-          if (!sink(b + i, v)) return Status::OK();
-        }
-      }
-      for (; i < len; ++i) {
-        uint64_t v;
-        ACCEL_RETURN_IF_ERROR(ReadRice(r, k, &v));
-        if (!sink(b + i, v)) return Status::OK();
-      }
     } else {
       const int k = mode - 1;
       for (size_t i = 0; i < len; ++i) {
-        r->Refill();
-        uint64_t buf = r->Peek();
-        int q = __builtin_ctzll(buf | (uint64_t{1} << kEscapeQuotient));
         uint64_t v;
-        if (q < kEscapeQuotient) {
-          r->Consume(q + 1);
-          uint64_t low;
-          if (k <= 31) {
-            low = r->Take(k);
-          } else {
-            low = r->TakeWide(k);
-          }
-          v = (static_cast<uint64_t>(q) << k) | low;
-        } else {
-          r->Consume(kEscapeQuotient);
-          r->Refill();
-          int bits = static_cast<int>(r->Take(6)) + 1;
-          v = (uint64_t{1} << (bits - 1)) | r->TakeWide(bits - 1);
-        }
+        ACCEL_RETURN_IF_ERROR(ReadRice(r, k, &v));
         if (!sink(b + i, v)) return Status::OK();
       }
     }
@@ -1146,6 +1198,8 @@ Status DecodeStream(bitio::BitReader* r, size_t m, int stream, size_t base_offse
       return Status::Corruption(Where(block_offset, kStreamNames[stream]) + "block " +
                                 std::to_string(block_no) +
                                 ": bit stream ends inside the block (truncated body)");
+    b += kRiceBlock;
+    ++block_no;
   }
   return Status::OK();
 }
@@ -1250,13 +1304,14 @@ Status DecodeBody(std::string_view body, size_t base_offset, int64_t first_t_ns,
     uint64_t q = base;
     uint64_t t = static_cast<uint64_t>(first_t_ns);
     out[0].t_ns = first_t_ns;
-    ACCEL_RETURN_IF_ERROR(DecodeStream(&r, m, 0, bits_offset, [&](size_t i, uint64_t zz) {
-      uint64_t res = static_cast<uint64_t>(UnZigZag(zz));
-      q = delta ? q + res : base + res;
-      t += g * q;
-      out[i + 1].t_ns = static_cast<int64_t>(t);
-      return true;
-    }));
+    ACCEL_RETURN_IF_ERROR(DecodeStream(
+        &r, m, 0, bits_offset, [&](size_t i, uint64_t zz) __attribute__((always_inline)) {
+          uint64_t res = static_cast<uint64_t>(UnZigZag(zz));
+          q = delta ? q + res : base + res;
+          t += g * q;
+          out[i + 1].t_ns = static_cast<int64_t>(t);
+          return true;
+        }));
   }
   for (int a = 0; a < 3; ++a) {
     const AxisParams& p = ax[a];
@@ -1291,7 +1346,7 @@ Status DecodeBody(std::string_view body, size_t base_offset, int64_t first_t_ns,
     if (none_valid || k - static_cast<uint64_t>(klo) > k_span)
       return Status::Corruption(Where(bits_offset, kFirst[a]) + "value out of range");
     char* dst = reinterpret_cast<char*>(&(out[0].*field));
-    auto put = [&](uint64_t kk) {
+    auto put = [&](uint64_t kk) __attribute__((always_inline)) {
       const int64_t ki = static_cast<int64_t>(kk);
       *reinterpret_cast<int32_t*>(dst) =
           static_cast<int32_t>(p.lat.on ? (ki * lat_scale + lat_offset) >> 32 : ki);
@@ -1300,28 +1355,29 @@ Status DecodeBody(std::string_view body, size_t base_offset, int64_t first_t_ns,
     put(k);
     const size_t stream_offset = bits_offset + r.consumed_bits() / 8;
     // One loop per predictor order and lattice use (no tests per value).
-    auto decode = [&](auto order2, auto lattice) {
-      return DecodeStream(&r, m, 1 + a, bits_offset, [&](size_t i, uint64_t zz) {
-        if constexpr (decltype(order2)::value) {
-          d += static_cast<uint64_t>(UnZigZag(zz));
-          k += d;
-        } else {
-          k += static_cast<uint64_t>(UnZigZag(zz));
-        }
-        if (__builtin_expect(k - static_cast<uint64_t>(klo) > k_span, 0)) {
-          bad = i + 1;
-          return false;
-        }
-        const int64_t ki = static_cast<int64_t>(k);
-        if constexpr (decltype(lattice)::value) {
-          *reinterpret_cast<int32_t*>(dst) =
-              static_cast<int32_t>((ki * lat_scale + lat_offset) >> 32);
-        } else {
-          *reinterpret_cast<int32_t*>(dst) = static_cast<int32_t>(ki);
-        }
-        dst += sizeof(QSample);
-        return true;
-      });
+    auto decode = [&](auto order2, auto lattice) __attribute__((always_inline)) {
+      return DecodeStream(
+          &r, m, 1 + a, bits_offset, [&](size_t i, uint64_t zz) __attribute__((always_inline)) {
+            if constexpr (decltype(order2)::value) {
+              d += static_cast<uint64_t>(UnZigZag(zz));
+              k += d;
+            } else {
+              k += static_cast<uint64_t>(UnZigZag(zz));
+            }
+            if (__builtin_expect(k - static_cast<uint64_t>(klo) > k_span, 0)) {
+              bad = i + 1;
+              return false;
+            }
+            const int64_t ki = static_cast<int64_t>(k);
+            if constexpr (decltype(lattice)::value) {
+              *reinterpret_cast<int32_t*>(dst) =
+                  static_cast<int32_t>((ki * lat_scale + lat_offset) >> 32);
+            } else {
+              *reinterpret_cast<int32_t*>(dst) = static_cast<int32_t>(ki);
+            }
+            dst += sizeof(QSample);
+            return true;
+          });
     };
     using T = std::true_type;
     using F = std::false_type;

@@ -55,6 +55,7 @@ struct EncoderState {
   std::vector<uint64_t> res64, res64b;   // time steps, then time residuals (two orders)
   std::vector<uint32_t> res32, res32b;   // one axis's residuals (two orders), padded to 16
   std::vector<int32_t> axis;             // one axis's values
+  std::vector<int32_t> idx;              // their lattice indices
   std::vector<std::pair<uint32_t, int32_t>> exceptions;
   LatticeScratch lattice_scratch;
   std::string bits;

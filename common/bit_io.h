@@ -297,43 +297,68 @@ class BitReader {
   // Bytes of the span not yet loaded into the buffer.
   size_t unread_bytes() const { return static_cast<size_t>(end_ - p_); }
 
-  // A hot loop's view of the reader: the absolute bit position, in a local
-  // variable, and a fresh window of at least 57 bits at any position from
-  // one unaligned 8-byte load (no buffer state; stores of decoded values do
-  // not make the compiler reload anything). Usable while every window it
-  // reads lies 8 bytes inside the span (the caller checked unread_bytes()).
+  // The reader's state in local variables for a hot loop (stores of the
+  // decoded values would otherwise make the compiler reload members after
+  // each one). Refill() loads 8 bytes at the read pointer without an end
+  // check: usable while ahead() >= 8.
   class Burst {
    public:
     explicit Burst(BitReader* r)
-        : r_(r),
-          base_(r->begin_),
-          pos_((static_cast<uint64_t>(r->p_ - r->begin_) + r->zero_bytes_) * 8 -
-               static_cast<uint64_t>(r->nbits_)) {}
+        : r_(r), p_(r->p_), end_(r->end_), buf_(r->buf_), nbits_(r->nbits_) {}
     ~Burst() {
-      // Back to the buffered state at the same position.
-      r_->p_ = base_ + (pos_ >> 3);
-      r_->buf_ = 0;
-      r_->nbits_ = 0;
-      r_->Refill();
-      r_->Consume(static_cast<int>(pos_ & 7));
+      r_->p_ = p_;
+      r_->buf_ = buf_;
+      r_->nbits_ = nbits_;
     }
     Burst(const Burst&) = delete;
     Burst& operator=(const Burst&) = delete;
-    // Bits from the position on, the first at bit 0 (57 or more valid).
-    __attribute__((always_inline)) uint64_t Window() const {
+    // At least 56 bits buffered.
+    __attribute__((always_inline)) void Refill() {
       uint64_t w;
-      std::memcpy(&w, base_ + (pos_ >> 3), 8);
+      std::memcpy(&w, p_, 8);
 #if __BYTE_ORDER__ != __ORDER_LITTLE_ENDIAN__
       w = __builtin_bswap64(w);
 #endif
-      return w >> (pos_ & 7);
+      buf_ |= w << nbits_;
+      p_ += (63 - nbits_) >> 3;
+      nbits_ |= 56;
     }
-    __attribute__((always_inline)) void Skip(int n) { pos_ += static_cast<uint64_t>(n); }
+    __attribute__((always_inline)) uint64_t Peek() const { return buf_; }
+    // n <= 56 after a Refill.
+    __attribute__((always_inline)) void Consume(int n) {
+      buf_ >>= n;
+      nbits_ -= n;
+    }
+    // n <= 64 bits as a value, refilling as needed.
+    __attribute__((always_inline)) uint64_t Take(int n) {
+      Refill();
+      uint64_t v;
+      if (n <= 56) {
+        v = n == 0 ? 0 : buf_ & (~uint64_t{0} >> (64 - n));
+        Consume(n);
+      } else {
+        v = buf_ & 0xFFFFFFFFu;
+        Consume(32);
+        Refill();
+        v |= (buf_ & (~uint64_t{0} >> (96 - n))) << 32;
+        Consume(n - 32);
+      }
+      return v;
+    }
+    // Bytes from the read pointer to the span's end.
+    __attribute__((always_inline)) size_t ahead() const { return static_cast<size_t>(end_ - p_); }
+    // Bits consumed, for error messages (the reader's own count).
+    __attribute__((always_inline)) uint64_t consumed_bits() const {
+      return (static_cast<uint64_t>(p_ - r_->begin_) + r_->zero_bytes_) * 8 -
+             static_cast<uint64_t>(nbits_);
+    }
 
    private:
     BitReader* r_;
-    const char* base_;
-    uint64_t pos_;
+    const char* p_;
+    const char* end_;
+    uint64_t buf_;
+    int nbits_;
   };
   // Bits consumed from the start of the span.
   uint64_t consumed_bits() const {
