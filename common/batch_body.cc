@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstddef>
 #include <cstring>
 #include <numeric>
 #include <type_traits>
@@ -349,6 +350,47 @@ Lattice FitOnValues(const int32_t* v, size_t n, double s, double o_est, LatticeS
 
 }  // namespace
 
+ACCEL_CODEC_CLONES bool CountsInRange(const QSample* s, size_t n) {
+  const int32_t lim = Resolution::kMaxCount;
+  size_t i = 0;
+  int32_t lo = 0, hi = 0;
+  if constexpr (sizeof(QSample) == 24 && offsetof(QSample, x) == 8 && offsetof(QSample, y) == 12 &&
+                offsetof(QSample, z) == 16) {
+    // Four samples are 24 words: x, y, z at words 2-4 of each six. Words
+    // that are not counts (time, padding) are masked to 0.
+    typedef int32_t V8 __attribute__((vector_size(32)));
+    const V8 m0 = {0, 0, -1, -1, -1, 0, 0, 0};
+    const V8 m1 = {-1, -1, -1, 0, 0, 0, -1, -1};
+    const V8 m2 = {-1, 0, 0, 0, -1, -1, -1, 0};
+    V8 vlo = {0, 0, 0, 0, 0, 0, 0, 0}, vhi = vlo;
+    const char* p = reinterpret_cast<const char*>(s);
+    for (; i + 4 <= n; i += 4, p += 96) {
+      V8 a, b, c;
+      std::memcpy(&a, p, 32);
+      std::memcpy(&b, p + 32, 32);
+      std::memcpy(&c, p + 64, 32);
+      a &= m0;
+      b &= m1;
+      c &= m2;
+      vlo = vlo < a ? vlo : a;
+      vhi = vhi > a ? vhi : a;
+      vlo = vlo < b ? vlo : b;
+      vhi = vhi > b ? vhi : b;
+      vlo = vlo < c ? vlo : c;
+      vhi = vhi > c ? vhi : c;
+    }
+    for (int j = 0; j < 8; ++j) {
+      lo = std::min(lo, vlo[j]);
+      hi = std::max(hi, vhi[j]);
+    }
+  }
+  for (; i < n; ++i) {
+    lo = std::min(lo, std::min(s[i].x, std::min(s[i].y, s[i].z)));
+    hi = std::max(hi, std::max(s[i].x, std::max(s[i].y, s[i].z)));
+  }
+  return lo >= -lim && hi <= lim;
+}
+
 Lattice DetectLattice(const int32_t* values, size_t n) {
   LatticeScratch scratch;
   return DetectLattice(values, n, &scratch);
@@ -613,7 +655,7 @@ ACCEL_INLINE void ShiftedSums(const U* u, int k, uint64_t* q0, uint64_t* q1, uin
 // len <= 16 values count. For U = uint32_t the values are below 2^27, so
 // 16 of them sum without overflow.
 template <typename U>
-ACCEL_INLINE int ChooseMode(const U* u, size_t len, uint64_t* mx_out) {
+ACCEL_INLINE int ChooseModeGeneric(const U* u, size_t len, uint64_t* mx_out) {
   uint64_t sum, mx;
   if constexpr (sizeof(U) == 4) {
     BlockSumMax(u, &sum, &mx);
@@ -676,6 +718,57 @@ ACCEL_INLINE int ChooseMode(const U* u, size_t len, uint64_t* mx_out) {
   return best_k + 1;
 }
 
+// The same choice for a padded block of 32-bit values (below 2^27, so 16
+// sum without overflow), written out for the common case: one triple of
+// candidates and no escapes.
+ACCEL_INLINE int ChooseMode32(const uint32_t* u, size_t len, uint64_t* mx_out) {
+  uint32_t sum = 0, mx = 0;
+  for (size_t i = 0; i < kRiceBlock; ++i) {
+    sum += u[i];
+    mx = u[i] > mx ? u[i] : mx;
+  }
+  *mx_out = mx;
+  if (mx == 0) return 0;
+  const bool full = len == kRiceBlock;
+  const uint32_t mean = full ? sum / kRiceBlock : sum / static_cast<uint32_t>(len);
+  const int g1 = std::max(0, BitLength(mean) - 1);
+  const int k0 = std::max(0, g1 - 1);
+  // The generic choice also tries a second triple when the mean without the
+  // largest value asks for a parameter below g1 - 2, i.e. when
+  // (sum - max) / (len - 1) < 2^(g1 - 2).
+  const bool second =
+      len > 1 && g1 >= 3 && (sum - mx) < (static_cast<uint32_t>(len - 1) << (g1 - 2));
+  if (second || (mx >> k0) >= static_cast<uint32_t>(kEscapeQuotient))
+    return ChooseModeGeneric(u, len, mx_out);
+  uint32_t s0 = 0, s1 = 0, s2 = 0;
+  for (size_t i = 0; i < kRiceBlock; ++i) {
+    s0 += u[i] >> k0;
+    s1 += u[i] >> (k0 + 1);
+    s2 += u[i] >> (k0 + 2);
+  }
+  const uint32_t n = static_cast<uint32_t>(len);
+  const uint32_t c0 = s0 + n * static_cast<uint32_t>(k0 + 1);
+  const uint32_t c1 = s1 + n * static_cast<uint32_t>(k0 + 2);
+  const uint32_t c2 = s2 + n * static_cast<uint32_t>(k0 + 3);
+  int best_k = k0;
+  uint32_t best = c0;
+  if (c1 < best) {
+    best = c1;
+    best_k = k0 + 1;
+  }
+  if (c2 < best) best_k = k0 + 2;
+  return best_k + 1;
+}
+
+template <typename U>
+ACCEL_INLINE int ChooseMode(const U* u, size_t len, uint64_t* mx_out) {
+  if constexpr (sizeof(U) == 4) {
+    return ChooseMode32(u, len, mx_out);
+  } else {
+    return ChooseModeGeneric(u, len, mx_out);
+  }
+}
+
 // The parameter code of a block: unary(nb) then raw(nb) of the low bits of
 // zigzag(delta) + 1; nb <= 7, one field.
 ACCEL_INLINE void PutParamDelta(bitio::BitWriter::Burst* w, int delta) {
@@ -685,7 +778,7 @@ ACCEL_INLINE void PutParamDelta(bitio::BitWriter::Burst* w, int delta) {
 }
 
 // Any Rice code, including escapes and wide parameters.
-void PutRiceSlow(bitio::BitWriter::Burst* w, uint64_t v, int k) {
+ACCEL_INLINE void PutRiceSlow(bitio::BitWriter::Burst* w, uint64_t v, int k) {
   w->Reserve(16);
   uint64_t q = v >> k;
   if (q < kEscapeQuotient) {
@@ -716,20 +809,52 @@ ACCEL_CODEC_CLONES void EncodeStream(const U* u, size_t m, bitio::BitWriter* wri
     prev = mode;
     if (mode == 0) continue;
     const int k = mode - 1;
-    if (k <= 31 && (mx >> k) < static_cast<uint64_t>(kEscapeQuotient)) {
+    const uint64_t qmax = mx >> k;
+    if (k <= 31 && qmax < static_cast<uint64_t>(kEscapeQuotient)) {
       // No escapes: the unary part, stop bit and k low bits form one field
       // of q + 1 + k <= 56 bits, (low * 2 + 1) << q.
       const uint64_t mask = (uint64_t{1} << k) - 1;
-      for (size_t i = 0; i < len; ++i) {
+      const uint64_t k1 = static_cast<uint64_t>(k) + 1;
+      size_t i = 0;
+      if (qmax + k1 <= 28) {
+        // Two codes of at most 28 bits in one append.
+        for (; i + 2 <= len; i += 2) {
+          const uint64_t v1 = blk[i], v2 = blk[i + 1];
+          const uint64_t q1 = v1 >> k, q2 = v2 >> k;
+          const uint64_t c1 = (((v1 & mask) << 1) | 1) << q1;
+          const uint64_t c2 = (((v2 & mask) << 1) | 1) << q2;
+          const uint64_t n1 = q1 + k1;
+          w.PutShifted(c1 | (c2 << n1), 0, n1 + q2 + k1);
+        }
+      }
+      for (; i < len; ++i) {
         const uint64_t v = blk[i];
-        const int q = static_cast<int>(v >> k);
-        w.PutShifted(((v & mask) << 1) | 1, q, 1 + k);
+        const uint64_t q = v >> k;
+        w.PutShifted(((v & mask) << 1) | 1, q, k1);
       }
     } else {
       for (size_t i = 0; i < len; ++i) PutRiceSlow(&w, blk[i], k);
     }
   }
 }
+
+// "Does g divide x?" without a division (Granlund and Montgomery): for
+// g = d * 2^t with d odd, x must end in t zero bits and (x >> t) times the
+// inverse of d modulo 2^64 must be at most (2^64 - 1) / d.
+struct Divisibility {
+  Divisibility() = default;
+  explicit Divisibility(uint64_t g) : shift(__builtin_ctzll(g)) {
+    const uint64_t d = g >> shift;
+    uint64_t x = d;  // inverse modulo 2^64 by Newton's iteration (3, 6, ... 96 bits)
+    for (int i = 0; i < 5; ++i) x *= 2 - d * x;
+    inv = x;
+    limit = ~uint64_t{0} / d;
+    low_mask = (uint64_t{1} << shift) - 1;
+  }
+  bool Divides(uint64_t x) const { return (x & low_mask) == 0 && (x >> shift) * inv <= limit; }
+  int shift = 0;
+  uint64_t inv = 1, limit = ~uint64_t{0}, low_mask = 0;
+};
 
 // Saturating sum of magnitudes, for choosing a predictor order.
 uint64_t AddMag(uint64_t acc, uint64_t zz) {
@@ -798,7 +923,8 @@ ACCEL_CODEC_CLONES bool IndexValues(AxisView v, size_t n, const Lattice& lat, in
                                     size_t limit,
                                     std::vector<std::pair<uint32_t, int32_t>>* exceptions) {
   const Indexer ix(lat);
-  for (size_t i = 0; i < n; ++i) {
+  // The exact path for value i.
+  auto exact = [&](size_t i) __attribute__((always_inline)) {
     const int32_t c = v[i];
     int64_t ki = kGuessed ? k[i] : ix.Nearest(c);
     if (__builtin_expect(ix.Value(ki) != c, 0)) {
@@ -810,7 +936,45 @@ ACCEL_CODEC_CLONES bool IndexValues(AxisView v, size_t n, const Lattice& lat, in
       }
     }
     k[i] = static_cast<int32_t>(ki);
+    return true;
+  };
+  size_t i = 0;
+  if constexpr (!kGuessed) {
+    // Four values at a time in double precision: the nearest index k, and
+    // c = floor(k*s + o) checked where the double result is certain (its
+    // floor does not change within 1e-6, far beyond the rounding error of
+    // about 2^-30 for counts below 2^20). Blocks with a doubt, or a value off
+    // the lattice, take the exact path.
+    typedef double V4d __attribute__((vector_size(32)));
+    typedef int32_t V4i __attribute__((vector_size(16)));
+    constexpr double kLift = 4194304.0;  // 2^22: keeps k*s + o positive to truncate
+    const double sd = static_cast<double>(lat.scale) / 4294967296.0;
+    const double od = static_cast<double>(lat.offset) / 4294967296.0 + kLift;
+    const V4d inv = {ix.inv_s, ix.inv_s, ix.inv_s, ix.inv_s};
+    const V4d bias = {ix.bias, ix.bias, ix.bias, ix.bias};
+    const V4d vs = {sd, sd, sd, sd};
+    const V4d lo = {od - 1e-6, od - 1e-6, od - 1e-6, od - 1e-6};
+    const V4d hi = {od + 1e-6, od + 1e-6, od + 1e-6, od + 1e-6};
+    const V4i k_bias = {1 << 23, 1 << 23, 1 << 23, 1 << 23};
+    const V4i c_lift = {1 << 22, 1 << 22, 1 << 22, 1 << 22};
+    for (; i + 4 <= n; i += 4) {
+      const V4i c = {v[i], v[i + 1], v[i + 2], v[i + 3]};
+      const V4d x = __builtin_convertvector(c, V4d) * inv + bias;
+      const V4i kk = __builtin_convertvector(x, V4i) - k_bias;
+      const V4d kd = __builtin_convertvector(kk, V4d);
+      const V4i f_lo = __builtin_convertvector(kd * vs + lo, V4i);
+      const V4i f_hi = __builtin_convertvector(kd * vs + hi, V4i);
+      const V4i ok = (f_lo == f_hi) & (f_lo == c + c_lift);
+      if (__builtin_expect((ok[0] & ok[1] & ok[2] & ok[3]) != 0, 1)) {
+        std::memcpy(k + i, &kk, sizeof kk);
+      } else {
+        for (size_t j = i; j < i + 4; ++j)
+          if (!exact(j)) return false;
+      }
+    }
   }
+  for (; i < n; ++i)
+    if (!exact(i)) return false;
   return true;
 }
 
@@ -878,6 +1042,7 @@ void EncodeBody(const QSample* s, size_t n, std::string* out, EncoderState* stat
     // small cache recognises without a division.
     uint64_t g = 0, last = 0;
     uint64_t cache[16] = {0};
+    Divisibility by_g;
     for (size_t i = 0; i < m; ++i) {
       const uint64_t step = static_cast<uint64_t>(s[i + 1].t_ns) - static_cast<uint64_t>(s[i].t_ns);
       res64[i] = step;
@@ -887,7 +1052,10 @@ void EncodeBody(const QSample* s, size_t n, std::string* out, EncoderState* stat
       const size_t slot = (mag * 0x9E3779B97F4A7C15ull) >> 60;
       if (cache[slot] == mag) continue;
       cache[slot] = mag;
-      if (g == 0 || mag % g != 0) g = std::gcd(g, mag);
+      if (g == 0 || !by_g.Divides(mag)) {
+        g = std::gcd(g, mag);
+        by_g = Divisibility(g);
+      }
     }
     gcd = g == 0 || g > static_cast<uint64_t>(INT64_MAX) ? 1 : g;
     // Quotients: exact division by a multiplication while the step fits a

@@ -61,6 +61,9 @@ struct EncoderState {
   std::string bits;
 };
 
+// True when every count of samples[0, n) is within +-Resolution::kMaxCount.
+bool CountsInRange(const QSample* samples, size_t n);
+
 // Appends the body of samples[0, n), n >= 1, to `out`. The caller codes the
 // first timestamp; values must already be within +-Resolution::kMaxCount.
 // With a state, lattices found for earlier batches are tried first.

@@ -1,5 +1,6 @@
 #include "common/batch_format.h"
 
+#include <algorithm>
 #include <cmath>
 #include <cstdio>
 #include <cstring>
@@ -39,8 +40,11 @@ Status CheckDeviceId(const std::string& id) {
 bool ResolutionOk(double r) { return Resolution::FromStep(r).ok(); }
 
 // Validates the samples' value range; the message names sample and axis.
+// A vectorised pass of minima and maxima first, the search for the
+// offending sample only when there is one.
 Status CheckSamples(const QSample* s, size_t n) {
   const int32_t lim = Resolution::kMaxCount;
+  if (batch_internal::CountsInRange(s, n)) return Status::OK();
   for (size_t i = 0; i < n; ++i) {
     const int32_t v[3] = {s[i].x, s[i].y, s[i].z};
     for (int a = 0; a < 3; ++a) {
