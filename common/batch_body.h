@@ -52,6 +52,8 @@ Lattice DetectLattice(const int32_t* values, size_t n, LatticeScratch* scratch);
 struct EncoderState {
   Lattice lattice[3];
   double exception_rate[3] = {0, 0, 0};  // exceptions per value when it was found
+  int search_backoff[3] = {0, 0, 0};     // batches between searches that find none
+  int skip_search[3] = {0, 0, 0};        // batches left before the next search
   std::vector<uint64_t> res64, res64b;   // time steps, then time residuals (two orders)
   std::vector<uint32_t> res32, res32b;   // one axis's residuals (two orders), padded to 16
   std::vector<int32_t> axis;             // one axis's values
