@@ -1175,10 +1175,11 @@ void EncodeBody(const QSample* s, size_t n, std::string* out, EncoderState* stat
         done = refit.on && index(refit, sc.k.data(), n / 4);
       }
     }
-    // A warm encoder whose search found no lattice for this axis searches
-    // again after 1, 2, 4 ... 16 batches, not on every batch: a sensor
-    // without a lattice (a phone's calibrated floats) keeps having none.
-    const bool search = !done && (!state || st.skip_search[a] == 0);
+    // A warm encoder whose full search found no lattice for this axis
+    // searches again after 1, 2, 4 ... 32 batches, not on every batch: a
+    // sensor without a lattice (a phone's calibrated floats) keeps having
+    // none. Trying another axis's scale is cheap and always done.
+    const bool search = !done && (!state || shared_scale != 0 || st.skip_search[a] == 0);
     if (!done && !search) --st.skip_search[a];
     if (search) {
       // The three axes of one sensor share its scale (one converter): once an
@@ -1188,8 +1189,8 @@ void EncodeBody(const QSample* s, size_t n, std::string* out, EncoderState* stat
       const Lattice found = shared_scale != 0 ? OffsetForScale(values(), n, shared_scale, &sc)
                                               : DetectLattice(values(), n, &sc);
       if (!found.on || !index(found, sc.k.data(), n / 4)) lat = Lattice();
-      if (state) {
-        st.search_backoff[a] = lat.on ? 0 : std::min(16, std::max(1, 2 * st.search_backoff[a]));
+      if (state && shared_scale == 0) {
+        st.search_backoff[a] = lat.on ? 0 : std::min(32, std::max(1, 2 * st.search_backoff[a]));
         st.skip_search[a] = st.search_backoff[a];
       }
     }
