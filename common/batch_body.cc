@@ -1178,9 +1178,18 @@ void EncodeBody(const QSample* s, size_t n, std::string* out, EncoderState* stat
     // A warm encoder whose full search found no lattice for this axis
     // searches again after 1, 2, 4 ... 32 batches, not on every batch: a
     // sensor without a lattice (a phone's calibrated floats) keeps having
-    // none. Trying another axis's scale is cheap and always done.
+    // none. Trying a known scale (another axis's, or one of the last four
+    // found) is cheap and always done, so a sensor coming back is recognised
+    // at once.
     const bool search = !done && (!state || shared_scale != 0 || st.skip_search[a] == 0);
-    if (!done && !search) --st.skip_search[a];
+    if (!done && !search) {
+      --st.skip_search[a];
+      for (uint64_t scale : st.recent_scales) {
+        if (scale == 0 || done) break;
+        const Lattice found = OffsetForScale(values(), n, scale, &sc);
+        done = found.on && index(found, sc.k.data(), n / 4);
+      }
+    }
     if (search) {
       // The three axes of one sensor share its scale (one converter): once an
       // axis of this batch has a lattice, the others only look for their
@@ -1199,6 +1208,14 @@ void EncodeBody(const QSample* s, size_t n, std::string* out, EncoderState* stat
       st.exception_rate[a] = static_cast<double>(exceptions.size()) / static_cast<double>(n);
     }
     if (lat.on && shared_scale == 0) shared_scale = lat.scale;
+    if (state && lat.on && st.recent_scales[0] != lat.scale) {
+      // Most recent first, each scale once.
+      uint64_t* r = st.recent_scales;
+      const size_t kept = std::find(r, r + EncoderState::kRecentScales, lat.scale) - r;
+      std::copy_backward(r, r + std::min(kept, EncoderState::kRecentScales - 1),
+                         r + std::min(kept + 1, EncoderState::kRecentScales));
+      r[0] = lat.scale;
+    }
     if (!lat.on) {
       exceptions.clear();
       const AxisView view{reinterpret_cast<const char*>(&(s[0].*field))};

@@ -54,10 +54,12 @@ struct EncoderState {
   double exception_rate[3] = {0, 0, 0};  // exceptions per value when it was found
   int search_backoff[3] = {0, 0, 0};     // batches between searches that find none
   int skip_search[3] = {0, 0, 0};        // batches left before the next search
-  std::vector<uint64_t> res64, res64b;   // time steps, then time residuals (two orders)
-  std::vector<uint32_t> res32, res32b;   // one axis's residuals (two orders), padded to 16
-  std::vector<int32_t> axis;             // one axis's values
-  std::vector<int32_t> idx;              // their lattice indices
+  static constexpr size_t kRecentScales = 4;
+  uint64_t recent_scales[kRecentScales] = {0, 0, 0, 0};  // lattice scales found, latest first
+  std::vector<uint64_t> res64, res64b;  // time steps, then time residuals (two orders)
+  std::vector<uint32_t> res32, res32b;  // one axis's residuals (two orders), padded to 16
+  std::vector<int32_t> axis;            // one axis's values
+  std::vector<int32_t> idx;             // their lattice indices
   std::vector<std::pair<uint32_t, int32_t>> exceptions;
   LatticeScratch lattice_scratch;
   std::string bits;

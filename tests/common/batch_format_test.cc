@@ -486,6 +486,67 @@ TEST(BatchFormatTest, EncoderRejectsBadInput) {
   EXPECT_NE(st.message().find("sample 2: y"), std::string::npos) << st.message();
 }
 
+TEST(BatchFormatTest, EveryOutOfRangeCountIsFound) {
+  // The range check reads four samples at a time: a count beyond the limit
+  // is found at every position, axis and sign, and named in the message.
+  Gen g(3);
+  std::vector<QSample> base = Make(g, 37, Signal::kSmooth, Times::kRegular);
+  std::string out;
+  ASSERT_TRUE(EncodeBatch(TestHeader(), base, &out).ok());
+  for (size_t i = 0; i < base.size(); ++i) {
+    for (int a = 0; a < 3; ++a) {
+      for (int32_t bad : {Resolution::kMaxCount + 1, -Resolution::kMaxCount - 1, INT32_MIN}) {
+        std::vector<QSample> q = base;
+        (a == 0 ? q[i].x : a == 1 ? q[i].y : q[i].z) = bad;
+        Status st = EncodeBatch(TestHeader(), q, &out);
+        ASSERT_TRUE(st.IsInvalidArgument()) << i << " " << a;
+        ASSERT_NE(st.message().find("sample " + std::to_string(i) + ": " + "xyz"[a]),
+                  std::string::npos)
+            << st.message();
+      }
+    }
+  }
+  // The limits themselves are fine.
+  std::vector<QSample> edge = base;
+  edge[5].x = Resolution::kMaxCount;
+  edge[30].z = -Resolution::kMaxCount;
+  EXPECT_TRUE(EncodeBatch(TestHeader(), edge, &out).ok());
+}
+
+TEST(BatchFormatTest, WarmEncoderFollowsSensorChanges) {
+  // Batches from sensors that alternate (with and without a lattice, coarse,
+  // constant), through one encoder: every batch decodes exactly, and once
+  // the first batches are past, a sensor's batches cost about what the cold
+  // encoder makes of them.
+  Gen g(77);
+  std::vector<std::vector<QSample>> kinds = {
+      Make(g, 1500, Signal::kLattice, Times::kJitter), Make(g, 1500, Signal::kNoisy, Times::kGaps),
+      Make(g, 1500, Signal::kCoarse, Times::kRegular), Make(g, 1500, Signal::kSmooth, Times::kMs),
+      Make(g, 1500, Signal::kConstant, Times::kDuplicates)};
+  BatchEncoder enc;
+  size_t warm = 0, cold = 0;
+  for (int round = 0; round < 12; ++round) {
+    for (size_t kind = 0; kind < kinds.size(); ++kind) {
+      const std::vector<QSample>& q = kinds[(kind + round) % kinds.size()];
+      std::string f;
+      ASSERT_TRUE(enc.Encode(TestHeader(), q.data(), q.size(), &f).ok());
+      BatchHeader h;
+      std::vector<QSample> back;
+      Status st = DecodeBatch(f, &h, &back);
+      ASSERT_TRUE(st.ok()) << "round " << round << " kind " << kind << ": " << st.ToString();
+      ASSERT_TRUE(back == q) << "round " << round << " kind " << kind;
+      if (round >= 2) {
+        std::string c;
+        ASSERT_TRUE(EncodeBatch(TestHeader(), q, &c).ok());
+        warm += f.size();
+        cold += c.size();
+      }
+    }
+  }
+  std::printf("[ figures  ] alternating sensors: warm %zu bytes vs cold %zu bytes\n", warm, cold);
+  EXPECT_LE(static_cast<double>(warm), cold * 1.02);
+}
+
 TEST(BatchFormatTest, HeaderFieldsRoundTrip) {
   BatchHeader h;
   h.device_id = std::string(64, '~');
