@@ -108,86 +108,6 @@ double MinSpreadScale(const Upper& upper, const Lower& lower, double guess, doub
   return s;
 }
 
-// The scale s minimising the spread of c - s*k over the points, found on
-// their convex hulls. Only points near the top of the band can be on the
-// upper hull near the optimum (and near the bottom for the lower one), so
-// the caller passes those.
-double FitScale(const std::vector<HullPoint>& top, const std::vector<HullPoint>& bottom,
-                double guess, double* mid) {
-  std::vector<HullPoint> upper, lower;
-  for (const HullPoint& p : bottom) {
-    while (lower.size() >= 2 && Cross(lower[lower.size() - 2], lower.back(), p) <= 0)
-      lower.pop_back();
-    lower.push_back(p);
-  }
-  for (const HullPoint& p : top) {
-    while (upper.size() >= 2 && Cross(upper[upper.size() - 2], upper.back(), p) >= 0)
-      upper.pop_back();
-    upper.push_back(p);
-  }
-  return MinSpreadScale(
-      [&](auto f) {
-        for (const HullPoint& p : upper) f(p.k, p.c);
-      },
-      [&](auto f) {
-        for (const HullPoint& p : lower) f(p.k, p.c);
-      },
-      guess, mid);
-}
-
-// Keeps the points in the densest unit-wide window of c - s*k (the lattice's
-// own rounding interval) and fits the hulls of those; twice, the second time
-// with the better scale. For point sets with outliers (glitches).
-double RobustFit(const std::vector<HullPoint>& pts, double s, double* mid) {
-  std::vector<HullPoint> in, top, bottom;
-  in.reserve(pts.size());
-  for (int round = 0; round < 2; ++round) {
-    double rmin = 1e300, rmax = -1e300;
-    for (const HullPoint& p : pts) {
-      double r = p.c - s * p.k;
-      rmin = std::min(rmin, r);
-      rmax = std::max(rmax, r);
-    }
-    constexpr int kPerUnit = 32;
-    if (!(rmax - rmin < 16)) return 0;  // far from any lattice
-    const int bins = static_cast<int>((rmax - rmin + 1) * kPerUnit) + 1;
-    uint32_t h[17 * kPerUnit + 1] = {0};
-    for (const HullPoint& p : pts) ++h[static_cast<int>((p.c - s * p.k - rmin) * kPerUnit)];
-    uint32_t win = 0, best = 0;
-    int best_b = 0;
-    for (int b = 0; b < bins; ++b) {
-      win += h[b];
-      if (b >= kPerUnit) win -= h[b - kPerUnit];
-      if (win > best) {
-        best = win;
-        best_b = b;
-      }
-    }
-    const double center = rmin + (best_b + 1 - kPerUnit / 2.0) / kPerUnit;
-    in.clear();
-    double dmax = -1e300, dmin = 1e300;
-    for (const HullPoint& p : pts) {
-      const double d = p.c - s * p.k - center;
-      if (std::fabs(d) > 0.5 + 1.0 / kPerUnit) continue;
-      in.push_back(p);
-      dmax = std::max(dmax, d);
-      dmin = std::min(dmin, d);
-    }
-    const size_t inliers = in.size();
-    if (inliers < 2) return 0;
-    top.clear();
-    bottom.clear();
-    for (const HullPoint& p : in) {
-      const double d = p.c - s * p.k - center;
-      if (d >= dmax - 0.3) top.push_back(p);
-      if (d <= dmin + 0.3) bottom.push_back(p);
-    }
-    s = FitScale(top, bottom, s, mid);
-    if (inliers * 100 >= pts.size() * 99) break;  // the first estimate was good
-  }
-  return s;
-}
-
 // Fits the band c - s*k over the points (k[i], c[i]), i < count, starting
 // from *s: the hulls of the candidate points sc->cand give the scale
 // minimising the spread, an exact check over all points confirms it or adds
@@ -543,17 +463,13 @@ Lattice DetectLattice(const int32_t* values, size_t n, LatticeScratch* sc) {
   std::vector<uint32_t>& cand = sc->cand;
   cand.resize(nw);
   for (size_t i = 0; i < nw; ++i) cand[i] = static_cast<uint32_t>(i);
-  // A little past 1: the pass over all values sorts it out.
+  // A little past 1: the pass over all values sorts it out. Wider: the
+  // walk reached values off the lattice (glitches): the least-squares line
+  // of all points reached is hardly moved by a few, and the pass over all
+  // values leaves the glitches out (densest window, section 5 below).
   if (!(FitBand(wk.data(), wc.data(), nw, 0, sc, &s, &mid) < kNearlyOne)) {
-    // Some values reached are off the lattice: fit robustly (dropping
-    // outliers) on all distinct values, indexed from the least-squares line
-    // (no walk, so no error can propagate).
-    std::vector<HullPoint> pts(nu);
-    const double inv_s = 1.0 / s_ls;
-    for (size_t j = 0; j < nu; ++j)
-      pts[j] = {std::floor((uniq[j] - mid_ls) * inv_s + 0.5), static_cast<double>(uniq[j])};
+    s = s_ls;
     mid = mid_ls;
-    s = RobustFit(pts, s_ls, &mid);
   }
   if (!(s >= 1.5) || s > static_cast<double>(uint64_t{1} << 20)) return off;
   // 5. Exact over all values (the offset taken into [0, s)).
