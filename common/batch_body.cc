@@ -1023,6 +1023,11 @@ void EncodeBody(const QSample* s, size_t n, std::string* out, EncoderState* stat
   }
 
   // --- axes: lattice indices, first or second differences.
+  const bool sensor_changed = state && gcd != st.time_gcd;
+  if (state) {
+    st.time_gcd = gcd;
+    st.time_base = base;
+  }
   std::string axis_params;
   std::vector<std::pair<uint32_t, int32_t>>& exceptions = st.exceptions;
   std::vector<int32_t>& axis = st.axis;
@@ -1091,31 +1096,36 @@ void EncodeBody(const QSample* s, size_t n, std::string* out, EncoderState* stat
         done = refit.on && index(refit, sc.k.data(), n / 4);
       }
     }
-    // A warm encoder whose full search found no lattice for this axis
-    // searches again after 1, 2, 4 ... 32 batches, not on every batch: a
-    // sensor without a lattice (a phone's calibrated floats) keeps having
-    // none. Trying a known scale (another axis's, or one of the last four
-    // found) is cheap and always done, so a sensor coming back is recognised
-    // at once.
-    const bool search = !done && (!state || shared_scale != 0 || st.skip_search[a] == 0);
-    if (!done && !search) {
-      --st.skip_search[a];
-      for (uint64_t scale : st.recent_scales) {
-        if (scale == 0 || done) break;
-        const Lattice found = OffsetForScale(values(), n, scale, &sc);
-        done = found.on && index(found, sc.k.data(), n / 4);
-      }
-    }
-    if (search) {
+    // A warm encoder whose search found no lattice for this axis searches
+    // again after 1, 2, 4 ... 32 batches, not on every batch: a sensor
+    // without a lattice (a phone's calibrated floats) keeps having none. A
+    // batch whose time steps look different (another gcd or base step: maybe
+    // another sensor) searches at once.
+    const bool may_search = !state || sensor_changed || st.skip_search[a] == 0;
+    if (!done && !may_search) --st.skip_search[a];
+    if (!done && may_search) {
       // The three axes of one sensor share its scale (one converter): once an
       // axis of this batch has a lattice, the others only look for their
       // offset at that scale, and do not search further when it does not fit.
-      // Both leave each value's index in the scratch space.
-      const Lattice found = shared_scale != 0 ? OffsetForScale(values(), n, shared_scale, &sc)
-                                              : DetectLattice(values(), n, &sc);
-      if (!found.on || !index(found, sc.k.data(), n / 4)) lat = Lattice();
-      if (state && shared_scale == 0) {
-        st.search_backoff[a] = lat.on ? 0 : std::min(32, std::max(1, 2 * st.search_backoff[a]));
+      // Else the scales found lately are tried (cheap), then a full search.
+      // Each leaves each value's index in the scratch space.
+      if (shared_scale != 0) {
+        const Lattice found = OffsetForScale(values(), n, shared_scale, &sc);
+        done = found.on && index(found, sc.k.data(), n / 4);
+      } else {
+        for (uint64_t scale : st.recent_scales) {
+          if (scale == 0 || done) break;
+          const Lattice found = OffsetForScale(values(), n, scale, &sc);
+          done = found.on && index(found, sc.k.data(), n / 4);
+        }
+        if (!done) {
+          const Lattice found = DetectLattice(values(), n, &sc);
+          done = found.on && index(found, sc.k.data(), n / 4);
+        }
+      }
+      if (!done) lat = Lattice();
+      if (state) {
+        st.search_backoff[a] = done ? 0 : std::min(32, std::max(1, 2 * st.search_backoff[a]));
         st.skip_search[a] = st.search_backoff[a];
       }
     }

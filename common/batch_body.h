@@ -54,6 +54,8 @@ struct EncoderState {
   double exception_rate[3] = {0, 0, 0};  // exceptions per value when it was found
   int search_backoff[3] = {0, 0, 0};     // batches between searches that find none
   int skip_search[3] = {0, 0, 0};        // batches left before the next search
+  uint64_t time_gcd = 0;                 // the previous batch's time step gcd and base step
+  int64_t time_base = 0;
   static constexpr size_t kRecentScales = 4;
   uint64_t recent_scales[kRecentScales] = {0, 0, 0, 0};  // lattice scales found, latest first
   std::vector<uint64_t> res64, res64b;  // time steps, then time residuals (two orders)
