@@ -13,8 +13,10 @@
 // The hot loops are compiled twice, for the x86-64 baseline and for x86-64-v3
 // (AVX2, BMI2, FMA: shifts by a register without the CL dance, vector block
 // statistics, inline floor); the loader picks the one the CPU runs (ifunc).
-// Both produce the same bytes.
-#if defined(__GNUC__) && !defined(__clang__) && defined(__x86_64__) && defined(__linux__)
+// Both produce the same bytes (-DACCEL_CODEC_NO_CLONES builds the baseline
+// only, to test it on any machine).
+#if defined(__GNUC__) && !defined(__clang__) && defined(__x86_64__) && defined(__linux__) && \
+    !defined(ACCEL_CODEC_NO_CLONES)
 #define ACCEL_CODEC_CLONES __attribute__((target_clones("default", "arch=x86-64-v3")))
 #else
 #define ACCEL_CODEC_CLONES
