@@ -122,6 +122,12 @@ def main():
             relay_env["AWS_CA_BUNDLE"] = os.path.join(work, "tls", "cert.pem")
 
         folders = data_folders()
+        if SERVER == "dynalite-faults":
+            # A clean clone has only tests/data (~90 rows, ~10 requests): ten more pairs of devices
+            # replaying the same files make enough requests for 30% faults to prove something.
+            for i in range(1, 11):
+                folders[f"copy{i}-sw"] = folders["tests-data-sw"]
+                folders[f"copy{i}-sp"] = folders["tests-data-sp"]
         keys = os.path.join(work, "keys")
         os.makedirs(keys, mode=0o700)
         for dev in folders:
