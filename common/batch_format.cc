@@ -224,14 +224,19 @@ Status DecodeBatch(std::string_view file, BatchHeader* header, std::vector<QSamp
   Layout layout;
   ACCEL_RETURN_IF_ERROR(ParseHeader(file, &h, &layout));
   ACCEL_RETURN_IF_ERROR(VerifyBatchChecksum(file));
-  std::vector<QSample> out(h.sample_count);
+  // Into the caller's vector (its capacity is reused: a reader decoding
+  // batch after batch allocates once); emptied on error.
+  samples->resize(h.sample_count);
   if (h.sample_count > 0) {
-    ACCEL_RETURN_IF_ERROR(
-        batch_internal::DecodeBody(file.substr(layout.body_offset, layout.body_length),
-                                   layout.body_offset, h.first_t_ns, h.sample_count, out.data()));
+    Status st = batch_internal::DecodeBody(file.substr(layout.body_offset, layout.body_length),
+                                           layout.body_offset, h.first_t_ns, h.sample_count,
+                                           samples->data());
+    if (!st.ok()) {
+      samples->clear();
+      return st;
+    }
   }
   *header = h;
-  samples->swap(out);
   return Status::OK();
 }
 
@@ -293,11 +298,11 @@ Status DecodeSampleBlock(int64_t base_t_ns, std::string_view blob, std::vector<Q
                               " bytes");
   int64_t t0 = static_cast<int64_t>(static_cast<uint64_t>(base_t_ns) +
                                     static_cast<uint64_t>(bitio::UnZigZag(t0_zz)));
-  std::vector<QSample> v(static_cast<size_t>(n));
-  ACCEL_RETURN_IF_ERROR(
-      batch_internal::DecodeBody(blob.substr(body_at), body_at, t0, v.size(), v.data()));
-  out->swap(v);
-  return Status::OK();
+  out->resize(static_cast<size_t>(n));
+  Status st =
+      batch_internal::DecodeBody(blob.substr(body_at), body_at, t0, out->size(), out->data());
+  if (!st.ok()) out->clear();
+  return st;
 }
 
 }  // namespace accel

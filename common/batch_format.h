@@ -76,7 +76,9 @@ class BatchEncoder {
 };
 
 // Decodes and verifies a whole batch file (header, sizes, CRC-32C, body).
-// Corruption("offset N: field 'F': ...") on any problem.
+// Corruption("offset N: field 'F': ...") on any problem. The samples go into
+// *samples, whose capacity is reused; on error it holds no decoded data
+// (left as it was, or emptied).
 Status DecodeBatch(std::string_view file, BatchHeader* header, std::vector<QSample>* samples);
 
 // Reads and validates the header and the declared sizes only (no CRC, no
@@ -95,7 +97,8 @@ inline constexpr uint32_t kMaxBlockSamples = 65535;
 // A headerless block of samples, timestamps relative to base_t_ns (usually
 // the row's second). *out is replaced. Same exactness as batches.
 Status EncodeSampleBlock(int64_t base_t_ns, const QSample* samples, size_t n, std::string* out);
-// Decodes a block; *out is replaced. Corruption("offset N: field 'F': ...").
+// Decodes a block; *out is replaced (its capacity reused; on error it holds
+// no decoded data). Corruption("offset N: field 'F': ...").
 Status DecodeSampleBlock(int64_t base_t_ns, std::string_view blob, std::vector<QSample>* out);
 
 }  // namespace accel
