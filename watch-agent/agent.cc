@@ -146,7 +146,7 @@ Status Agent::WriteBatch() {
   h.nominal_period_ns = opt_.nominal_period_ns;
   h.resolution_g = opt_.resolution.step_g();
   std::string bytes;
-  ACCEL_RETURN_IF_ERROR(EncodeBatch(h, pending_.data(), pending_.size(), &bytes));
+  ACCEL_RETURN_IF_ERROR(encoder_.Encode(h, pending_.data(), pending_.size(), &bytes));
   ACCEL_RETURN_IF_ERROR(outbox_.Add(h.sequence, fetch_cursor_, bytes));  // I1: durable first
   // The file is published: its samples and its number are taken whatever
   // happens to the state save below (a crash is rolled forward by Recover).

@@ -20,6 +20,7 @@
 #include <string>
 #include <thread>
 
+#include "common/batch_format.h"
 #include "common/clock.h"
 #include "common/env.h"
 #include "common/sample.h"
@@ -105,6 +106,9 @@ class Agent {
   // Owned by the dequeue thread, published under mu_.
   AgentState state_;
   std::vector<QSample> pending_;
+  // One encoder for the agent's life: it keeps each axis's lattice and its
+  // scratch buffers between batches (about half the CPU of a cold encode).
+  BatchEncoder encoder_;
   uint64_t fetch_cursor_ = 0;
   int64_t batch_opened_mono_ns_ = 0;
 
