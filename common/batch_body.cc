@@ -931,6 +931,118 @@ ACCEL_CODEC_CLONES void Residuals(const int32_t* __restrict k, size_t n, uint32_
   *mag2 = m2;
 }
 
+// The time section of a batch whose steps behave: what the general path in
+// EncodeBody computes, in one pass over the timestamps.
+struct TimeFit {
+  uint64_t gcd = 1;
+  int64_t base = 0;
+  uint64_t mag0 = 0, mag1 = 0;  // sums of the residuals against the base and the previous step
+};
+
+// The gcd G of the probed steps (up to 64, evenly spread, the ones whose
+// median is the base step) is the gcd of all steps when every step is a
+// multiple of it (G divides them all, and their gcd divides the probes): so
+// one pass divides each step by G exactly (a shift and a multiplication by
+// the inverse of G's odd part modulo 2^64), checks that it was a multiple
+// and writes both predictors' zigzag residuals. r0 gets those against the
+// base step, r1 against the previous step, as 32-bit values. False, with
+// r0/r1 clobbered, when a step is no multiple of G, all probes are 0 or a
+// residual is not below kNarrow: the general path decides those.
+ACCEL_CODEC_CLONES bool TimeResidualsFast(const QSample* s, size_t m, uint64_t* __restrict qs,
+                                          uint32_t* __restrict r0, uint32_t* __restrict r1,
+                                          TimeFit* fit) {
+  const size_t every = m > 63 ? m / 63 : 1;
+  uint64_t probe[128];  // m / (m / 63) < 64 of them
+  size_t np = 0;
+  uint64_t g = 0;
+  Divisibility by_g;
+  for (size_t i = 0; i < m; i += every) {
+    const uint64_t step = static_cast<uint64_t>(s[i + 1].t_ns) - static_cast<uint64_t>(s[i].t_ns);
+    probe[np++] = step;
+    const uint64_t mag = static_cast<int64_t>(step) < 0 ? 0 - step : step;
+    if (mag != 0 && (g == 0 || !by_g.Divides(mag))) {
+      g = std::gcd(g, mag);
+      by_g = Divisibility(g);
+    }
+  }
+  if (g == 0 || g > static_cast<uint64_t>(INT64_MAX)) return false;
+  // x = G * q exactly iff x's low `shift` bits are 0 and y = x >> shift
+  // (arithmetic) is d * q for the odd d: then q = y * inv (mod 2^64), and
+  // conversely y * inv lies in [-C, C] (C = floor((2^63 - 1) / d)) only for
+  // multiples of d. With d = 1 every y is one (the limit never trips).
+  const int shift = by_g.shift;
+  const uint64_t inv = by_g.inv;
+  const uint64_t d = g >> shift;
+  const uint64_t c = d == 1 ? 0 : static_cast<uint64_t>(INT64_MAX) / d;
+  const uint64_t limit = d == 1 ? ~uint64_t{0} : 2 * c;
+  auto quotient = [&](uint64_t x) __attribute__((always_inline)) {
+    return static_cast<uint64_t>(static_cast<int64_t>(x) >> shift) * inv;
+  };
+  int64_t pq[128];
+  for (size_t j = 0; j < np; ++j) pq[j] = static_cast<int64_t>(quotient(probe[j]));
+  std::nth_element(pq, pq + np / 2, pq + np);
+  const uint64_t base = static_cast<uint64_t>(pq[np / 2]);
+  // Two passes: the quotients (with the check), then both residuals (a loop
+  // the compiler vectorises).
+  uint64_t low = 0, top = 0;
+  uint64_t prev_t = static_cast<uint64_t>(s[0].t_ns);
+  for (size_t i = 0; i < m; ++i) {
+    const uint64_t t = static_cast<uint64_t>(s[i + 1].t_ns);
+    const uint64_t x = t - prev_t;
+    prev_t = t;
+    low |= x;
+    const uint64_t q = quotient(x);
+    top = std::max(top, q + c);
+    qs[i + 1] = q;
+  }
+  if ((low & by_g.low_mask) != 0 || top > limit) return false;
+  qs[0] = base;
+  uint64_t any = 0, sum0 = 0, sum1 = 0;
+  size_t i = 0;
+  {
+    typedef int64_t V4q __attribute__((vector_size(32)));
+    typedef uint32_t V4u __attribute__((vector_size(16)));
+    const V4q vb = {static_cast<int64_t>(base), static_cast<int64_t>(base),
+                    static_cast<int64_t>(base), static_cast<int64_t>(base)};
+    V4q vany = {0, 0, 0, 0}, vs0 = vany, vs1 = vany;
+    for (; i + 4 <= m; i += 4) {
+      V4q cur, prv;
+      std::memcpy(&cur, qs + i + 1, sizeof cur);
+      std::memcpy(&prv, qs + i, sizeof prv);
+      const V4q d0 = cur - vb, d1 = cur - prv;
+      // zigzag: (d << 1) ^ (d < 0 ? -1 : 0)
+      const V4q z0 = (d0 + d0) ^ (d0 < 0), z1 = (d1 + d1) ^ (d1 < 0);
+      vany |= z0 | z1;
+      vs0 += z0;
+      vs1 += z1;
+      const V4u n0 = __builtin_convertvector(z0, V4u), n1 = __builtin_convertvector(z1, V4u);
+      std::memcpy(r0 + i, &n0, sizeof n0);
+      std::memcpy(r1 + i, &n1, sizeof n1);
+    }
+    for (int j = 0; j < 4; ++j) {
+      any |= static_cast<uint64_t>(vany[j]);
+      sum0 += static_cast<uint64_t>(vs0[j]);
+      sum1 += static_cast<uint64_t>(vs1[j]);
+    }
+  }
+  for (; i < m; ++i) {
+    const uint64_t z0 = ZigZag(static_cast<int64_t>(qs[i + 1] - base));
+    const uint64_t z1 = ZigZag(static_cast<int64_t>(qs[i + 1] - qs[i]));
+    any |= z0 | z1;
+    r0[i] = static_cast<uint32_t>(z0);
+    r1[i] = static_cast<uint32_t>(z1);
+    sum0 += z0;
+    sum1 += z1;
+  }
+  if (any >= kNarrow) return false;
+  // Every residual below 2^27: the general path's saturation (at 2^40) never acts.
+  fit->gcd = g;
+  fit->base = static_cast<int64_t>(base);
+  fit->mag0 = sum0;
+  fit->mag1 = sum1;
+  return true;
+}
+
 }  // namespace
 
 ACCEL_CODEC_CLONES
@@ -948,14 +1060,22 @@ void EncodeBody(const QSample* s, size_t n, std::string* out, EncoderState* stat
   res32.resize(padded + 1);
   res32b.resize(padded + 1);
   std::string& bits = st.bits;
-  bits.clear();
-  bitio::BitWriter w(&bits, n * 4 + 64);
+  bitio::BitWriter w(&bits, n * 4 + 64, bitio::BitWriter::Reuse());
   uint8_t modes = 0;
 
   // --- time: steps in units of their gcd, against a base step or the previous step.
   uint64_t gcd = 1;
   int64_t base = 0;
-  if (m > 0) {
+  TimeFit fit;
+  if (m > 0 && TimeResidualsFast(s, m, res64.data(), res32.data(), res32b.data(), &fit)) {
+    gcd = fit.gcd;
+    base = fit.base;
+    const int order = fit.mag1 < fit.mag0 ? 1 : 0;
+    modes |= static_cast<uint8_t>(order);
+    std::vector<uint32_t>& z = order == 1 ? res32b : res32;
+    std::fill(z.begin() + m, z.begin() + padded, 0);
+    EncodeStream(z.data(), m, &w);
+  } else if (m > 0) {
     // Steps (wrapping) and their gcd; most steps repeat a few values, which a
     // small cache recognises without a division.
     uint64_t g = 0, last = 0;
@@ -1174,13 +1294,13 @@ void EncodeBody(const QSample* s, size_t n, std::string* out, EncoderState* stat
       }
     }
   }
-  w.Finish();
+  const size_t bits_len = w.Close();
 
   out->push_back(static_cast<char>(modes));
   bitio::PutVarint(out, gcd);
   bitio::PutVarint(out, ZigZag(base));
   out->append(axis_params);
-  out->append(bits);
+  out->append(bits.data(), bits_len);
 }
 
 // ------------------------------------------------------------------ decode

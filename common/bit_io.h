@@ -118,6 +118,16 @@ class BitWriter {
     p_ = &(*out)[at];
     end_ = out->data() + out->size();
   }
+  // Writes *out from its start over whatever it holds, growing it only when
+  // it is shorter than `expected_bytes` (+ slack): a buffer kept from one use
+  // to the next is not zero-filled again (every byte the stream covers is
+  // stored whole). Finish(), or Close() to keep the buffer's size.
+  struct Reuse {};
+  BitWriter(std::string* out, size_t expected_bytes, Reuse) : out_(out) {
+    if (out->size() < expected_bytes + 16) out->resize(expected_bytes + 16);
+    p_ = out->data();
+    end_ = out->data() + out->size();
+  }
   // Makes room for `bytes` more bytes of output.
   void Reserve(size_t bytes) {
     if (static_cast<size_t>(end_ - p_) < bytes + 8) Grow(bytes);
@@ -206,12 +216,15 @@ class BitWriter {
     Put(uint64_t{1} << q, static_cast<int>(q) + 1);
   }
   // Pads with zero bits to a byte boundary, flushes and trims *out.
-  void Finish() {
+  void Finish() { out_->resize(Close()); }
+  // Pads with zero bits to a byte boundary and returns the size of the
+  // written part of *out (which keeps its size).
+  size_t Close() {
     // The bits of a partial byte are already stored at p_.
     if (nacc_ > 0) ++p_;
     acc_ = 0;
     nacc_ = 0;
-    out_->resize(static_cast<size_t>(p_ - out_->data()));
+    return static_cast<size_t>(p_ - out_->data());
   }
 
  private:
