@@ -82,7 +82,37 @@ const char* Sha256::Backend() { return "openssl-sha256-ctx"; }
 
 #endif
 
+void Sha256PrefixCache::Run(const Sha256* start, std::string_view msg, size_t stable,
+                            Sha256* work) {
+  const size_t kept = prefix_.size();
+  if (kept != 0 && msg.size() >= kept && std::memcmp(msg.data(), prefix_.data(), kept) == 0) {
+    work->CopyFrom(mid_);
+    work->Update(msg.data() + kept, msg.size() - kept);
+    ++hits_;
+    return;
+  }
+  if (start != nullptr) {
+    work->CopyFrom(*start);
+  } else {
+    work->Init();
+  }
+  constexpr size_t kBlock = 64;
+  const size_t keep = (stable < msg.size() ? stable : msg.size()) / kBlock * kBlock;
+  prefix_.assign(msg.data(), keep);  // capacity is kept: no allocation once warmed up
+  if (keep != 0) {
+    work->Update(msg.data(), keep);
+    mid_.CopyFrom(*work);
+  }
+  work->Update(msg.data() + keep, msg.size() - keep);
+}
+
+void Sha256PrefixCache::Invalidate() {
+  prefix_.clear();
+  mid_.Init();  // the kept state may be derived from a key
+}
+
 void HmacSha256::SetKey(const void* key, size_t n) {
+  cache_.Invalidate();
   // RFC 2104: keys longer than the block are hashed first; then zero-padded to the block size.
   constexpr size_t kBlock = 64;
   uint8_t k[kBlock] = {};
@@ -104,14 +134,23 @@ void HmacSha256::SetKey(const void* key, size_t n) {
   OPENSSL_cleanse(pad, sizeof(pad));
 }
 
-void HmacSha256::Mac(const void* msg, size_t n, uint8_t out[kSha256Size]) {
+void HmacSha256::Finish(uint8_t out[kSha256Size]) {
   uint8_t inner_digest[kSha256Size];
-  work_.CopyFrom(inner_);
-  work_.Update(msg, n);
   work_.Final(inner_digest);
   work_.CopyFrom(outer_);
   work_.Update(inner_digest, kSha256Size);
   work_.Final(out);
+}
+
+void HmacSha256::Mac(const void* msg, size_t n, uint8_t out[kSha256Size]) {
+  work_.CopyFrom(inner_);
+  work_.Update(msg, n);
+  Finish(out);
+}
+
+void HmacSha256::MacResuming(std::string_view msg, size_t stable, uint8_t out[kSha256Size]) {
+  cache_.Run(&inner_, msg, stable, &work_);
+  Finish(out);
 }
 
 void HmacSha256::Clear() {

@@ -13,6 +13,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <string>
 #include <string_view>
 
 namespace accel::sigv4 {
@@ -51,6 +52,34 @@ class Sha256 {
   void* evp_ = nullptr;
 };
 
+// Resumes SHA-256 after a prefix shared with the previous message. The signer hashes messages that
+// repeat their first kilobyte (the canonical request carries the ~900-character session token
+// before the payload hash, which is all that changes between two signatures in the same second).
+// Keeps the hash state after the previous message's leading whole 64-byte blocks together with the
+// bytes those blocks covered; a message that begins with exactly those bytes (memcmp, so the reuse
+// is exact, never a guess) resumes from the kept state instead of hashing them again.
+class Sha256PrefixCache {
+ public:
+  Sha256PrefixCache() = default;
+  Sha256PrefixCache(const Sha256PrefixCache&) = delete;
+  Sha256PrefixCache& operator=(const Sha256PrefixCache&) = delete;
+
+  // Leaves in *work the state of `start` (a fresh SHA-256 when null) followed by all of msg, not
+  // finalised. `stable` (<= msg.size()): how many leading bytes of msg are expected to repeat in
+  // the next message; only whole blocks of those are kept. `start` must be the same state on
+  // every call until Invalidate().
+  void Run(const Sha256* start, std::string_view msg, size_t stable, Sha256* work);
+  // Forgets the kept state (the start state changed, or it is secret and must be wiped).
+  void Invalidate();
+  // Calls that resumed from the kept state; for tests and benchmarks.
+  uint64_t hits() const { return hits_; }
+
+ private:
+  Sha256 mid_;
+  std::string prefix_;  // the bytes mid_ absorbed after `start`; empty: nothing kept
+  uint64_t hits_ = 0;
+};
+
 // HMAC-SHA-256 with a fixed key, kept as the inner and outer pad states so a MAC costs the
 // message's compression rounds plus two more blocks, and no re-keying.
 class HmacSha256 {
@@ -59,11 +88,17 @@ class HmacSha256 {
   void SetKey(const void* key, size_t n);
   void Mac(const void* msg, size_t n, uint8_t out[kSha256Size]);
   void Mac(std::string_view msg, uint8_t out[kSha256Size]) { Mac(msg.data(), msg.size(), out); }
+  // Mac() for messages whose first `stable` bytes usually repeat from one call to the next (the
+  // string to sign, within one second): resumes after them through a Sha256PrefixCache.
+  void MacResuming(std::string_view msg, size_t stable, uint8_t out[kSha256Size]);
+  uint64_t resumed() const { return cache_.hits(); }
   // Wipes the pad states (they are as good as the key).
   void Clear();
 
  private:
+  void Finish(uint8_t out[kSha256Size]);  // work_ holds the inner hash state; writes the MAC
   Sha256 inner_, outer_, work_;
+  Sha256PrefixCache cache_;  // after inner_: derived from the key, wiped with it
 };
 
 // One-shot HMAC for key derivation (not on the hot path: the signer caches the derived key).

@@ -319,6 +319,10 @@ Status Signer::Prepare(std::string_view method, std::string_view url,
   }
   query_.AppendCanonical(&creq_);
   creq_.push_back('\n');
+  // The payload hash changes with every body; the bytes before its first appearance usually do
+  // not (see Sha256PrefixCache). It is the last line, and also a header value when
+  // x-amz-content-sha256 is signed.
+  size_t payload_hash_at = std::string::npos;
   for (size_t i = 0; i < entries_.size(); ++i) {
     const Entry& e = entries_[i];
     const std::string_view name(hb + e.name_off, e.name_len);
@@ -331,12 +335,17 @@ Status Signer::Prepare(std::string_view method, std::string_view url,
       if (i > 0) creq_.push_back('\n');
       creq_.append(name);
       creq_.push_back(':');
+      if (payload_hash_at == std::string::npos && name == "x-amz-content-sha256") {
+        payload_hash_at = creq_.size();
+      }
     }
     creq_.append(value);
   }
   creq_.append("\n\n");
   creq_.append(signed_);
   creq_.push_back('\n');
+  if (payload_hash_at == std::string::npos) payload_hash_at = creq_.size();
+  creq_stable_ = payload_hash_at;
   creq_.append(payload_hash_);
 
   UpdateSigningKey(creds, params);
@@ -346,7 +355,8 @@ Status Signer::Prepare(std::string_view method, std::string_view url,
 
 void Signer::ComputeSignature() {
   uint8_t digest[kSha256Size];
-  sha_.Hash(creq_, digest);
+  creq_cache_.Run(nullptr, creq_, creq_stable_, &sha_);
+  sha_.Final(digest);
   sts_.clear();
   sts_.append(kAlgorithm);
   sts_.push_back('\n');
@@ -357,7 +367,8 @@ void Signer::ComputeSignature() {
   const size_t hex_at = sts_.size();
   sts_.resize(hex_at + 2 * kSha256Size);
   HexEncode(digest, kSha256Size, &sts_[hex_at]);
-  signing_key_.Mac(sts_, digest);
+  // Only the time of day and the hash change within a day: resume after the first block.
+  signing_key_.MacResuming(sts_, hex_at, digest);
   HexEncode(digest, kSha256Size, signature_);
 }
 

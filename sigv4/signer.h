@@ -108,6 +108,10 @@ class Signer {
 
   // How many times the 4-HMAC signing key was derived (cache misses); for tests and benchmarks.
   uint64_t key_derivations() const { return key_derivations_; }
+  // How many canonical-request / string-to-sign hashes resumed after a repeated prefix instead of
+  // starting over (Sha256PrefixCache); for tests and benchmarks.
+  uint64_t canonical_request_resumed() const { return creq_cache_.hits(); }
+  uint64_t string_to_sign_resumed() const { return signing_key_.resumed(); }
 
  private:
   struct Entry {
@@ -135,6 +139,8 @@ class Signer {
   uint64_t key_derivations_ = 0;
 
   Sha256 sha_;
+  Sha256PrefixCache creq_cache_;
+  size_t creq_stable_ = 0;  // bytes of creq_ before the payload hash first appears
   internal::UrlParts url_;
   internal::QueryCanonicalizer query_;
   std::vector<std::string_view> segments_;

@@ -17,6 +17,7 @@
 #include <atomic>
 #include <cstdio>
 #include <cstdlib>
+#include <cstring>
 #include <new>
 #include <nlohmann/json.hpp>
 #include <random>
@@ -422,6 +423,137 @@ TEST(Sigv4Presign, TokenIsEncodedInTheUrlAndSignedUnlessAskedNot) {
   ASSERT_TRUE(s.Presign("GET", "https://e.com/p", {}, "", Creds("tok"), p, 900, &url).ok());
   EXPECT_EQ(s.canonical_request().find("Security-Token"), std::string::npos);
   EXPECT_NE(url.find("&X-Amz-Security-Token=tok&"), std::string::npos) << url;
+}
+
+// Sha256PrefixCache resumes only after bytes it has compared: random messages that share random
+// prefixes with the previous one hash exactly like a fresh SHA-256 / HMAC, from plain and keyed
+// start states, whatever `stable` claims.
+TEST(Sigv4Sha256, PrefixCacheResumesOnlyAfterIdenticalBytes) {
+  const uint32_t seed = 9001;
+  std::mt19937 rng(seed);
+  Sha256PrefixCache plain;
+  HmacSha256 keyed;
+  keyed.SetKey("key", 3);
+  Sha256 work, fresh;
+  std::string prev(300, 'p');
+  for (int i = 0; i < 20000; ++i) {
+    std::string msg = prev.substr(0, rng() % (prev.size() + 1));
+    const size_t extra = rng() % 300;
+    for (size_t k = 0; k < extra; ++k) msg.push_back(static_cast<char>('a' + rng() % 3));
+    if (!msg.empty() && rng() % 4 == 0) msg[rng() % msg.size()] ^= 1;  // a change inside
+    const size_t stable = rng() % (msg.size() + 1);
+    uint8_t got[kSha256Size], want[kSha256Size];
+    plain.Run(nullptr, msg, stable, &work);
+    work.Final(got);
+    fresh.Hash(msg, want);
+    ASSERT_EQ(0, std::memcmp(got, want, kSha256Size)) << "seed " << seed << " iteration " << i;
+    if (i % 5000 == 4999) keyed.SetKey(&i, sizeof(i));  // a new key drops the kept state
+    keyed.MacResuming(msg, stable, got);
+    keyed.Mac(msg, want);
+    ASSERT_EQ(0, std::memcmp(got, want, kSha256Size)) << "seed " << seed << " iteration " << i;
+    prev = msg;
+  }
+  EXPECT_GT(plain.hits(), 2000u);  // the shared prefixes were actually resumed from
+  EXPECT_GT(keyed.resumed(), 2000u);
+}
+
+// A signer that has signed other requests (warm caches and buffers) gives the same canonical
+// request, string to sign and headers as a fresh one, while one input at a time changes: method,
+// URL, each header, body, time (same second, next second, next day), token, keys, region, service
+// and flags. Seeded; the seed is printed on failure.
+TEST(Sigv4Signer, WarmSignerMatchesFreshSignerWhileInputsChange) {
+  const uint32_t seed = 31337;
+  std::mt19937 rng(seed);
+  Signer warm;
+  std::vector<Header> warm_out;
+  std::string method = "POST";
+  std::string url = "https://dynamodb.us-east-1.amazonaws.com/";
+  std::vector<Header> headers = kDdbHeaders;
+  std::string body = "{}";
+  std::string token(900, 'T');
+  Credentials c{"ASIAEXAMPLE", "secret", token};
+  SigningParams p = Params(1700000000);
+  std::string payload_hash;
+  for (int i = 0; i < 4000; ++i) {
+    switch (rng() % 16) {
+      case 0:
+        method = rng() % 2 ? "POST" : "PUT";
+        break;
+      case 1:
+        url = rng() % 2 ? "https://dynamodb.us-east-1.amazonaws.com/"
+                        : "https://Example.com:8443/a/b?x=" + std::to_string(rng() % 3);
+        break;
+      case 2:
+        headers[rng() % headers.size()].value += static_cast<char>('a' + rng() % 3);
+        break;
+      case 3:
+        if (headers.size() < 5) {
+          headers.push_back({"X-Extra-" + std::to_string(rng() % 3), "v"});
+        } else {
+          headers.resize(2);
+        }
+        break;
+      case 4:
+        body.assign(rng() % 2000, static_cast<char>('a' + rng() % 26));
+        break;
+      case 5:
+        p.unix_seconds += rng() % 3 == 0 ? 86400 : 1;
+        break;
+      case 6:
+        c.session_token = rng() % 4 == 0 ? "" : token.substr(0, 800 + rng() % 100) + "x";
+        break;
+      case 7:
+        c.secret_access_key = rng() % 2 ? "secret" : "other-secret";
+        break;
+      case 8:
+        c.access_key_id = rng() % 2 ? "ASIAEXAMPLE" : "AKIDOTHER";
+        break;
+      case 9:
+        p.region = rng() % 2 ? "us-east-1" : "eu-west-1";
+        break;
+      case 10:
+        p.service = rng() % 2 ? "dynamodb" : "s3";
+        break;
+      case 11:
+        p.add_content_sha256 = !p.add_content_sha256;
+        break;
+      case 12:
+        p.sign_session_token = rng() % 4 != 0;
+        break;
+      case 13:
+        payload_hash = rng() % 2 ? "" : std::string(kUnsignedPayload);
+        break;
+      default:  // the common case: only the body changes
+        if (body.empty()) body = "{}";
+        body[rng() % body.size()] ^= 1;
+        break;
+    }
+    p.payload_hash = payload_hash;
+    const Status ws = warm.Sign(method, url, headers, body, c, p, &warm_out);
+    Signer fresh;
+    std::vector<Header> fresh_out;
+    const Status fs = fresh.Sign(method, url, headers, body, c, p, &fresh_out);
+    ASSERT_EQ(ws.ok(), fs.ok()) << "seed " << seed << " iteration " << i << ": " << fs.ToString();
+    if (!fs.ok()) continue;
+    ASSERT_EQ(warm.canonical_request(), fresh.canonical_request())
+        << "seed " << seed << " iteration " << i;
+    ASSERT_EQ(warm.string_to_sign(), fresh.string_to_sign()) << "seed " << seed << " i " << i;
+    ASSERT_EQ(warm.signature(), fresh.signature()) << "seed " << seed << " iteration " << i;
+    ASSERT_EQ(warm_out.size(), fresh_out.size());
+    for (size_t k = 0; k < fresh_out.size(); ++k) {
+      ASSERT_EQ(warm_out[k].name, fresh_out[k].name) << "seed " << seed << " iteration " << i;
+      ASSERT_EQ(warm_out[k].value, fresh_out[k].value) << "seed " << seed << " iteration " << i;
+    }
+    if (i % 97 == 0) {  // presigning in between must not disturb the next signature
+      std::string a, b;
+      ASSERT_TRUE(warm.Presign("GET", url, {}, "", c, p, 60, &a).ok());
+      ASSERT_TRUE(fresh.Presign("GET", url, {}, "", c, p, 60, &b).ok());
+      ASSERT_EQ(a, b) << "seed " << seed << " iteration " << i;
+    }
+  }
+  EXPECT_GT(warm.canonical_request_resumed(),
+            1000u);  // most steps reused the canonical request's prefix
+  EXPECT_GT(warm.string_to_sign_resumed(), 1000u);
 }
 
 TEST(Sigv4Signer, SteadyStateSigningDoesNotAllocate) {
