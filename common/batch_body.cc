@@ -751,7 +751,8 @@ ACCEL_INLINE void PutBlock16(bitio::BitWriter::Burst* w, const uint32_t* blk, in
 
 // One stream: m values, padded with zeros to whole blocks.
 template <typename U>
-ACCEL_CODEC_CLONES void EncodeStream(const U* u, size_t m, bitio::BitWriter* writer) {
+ACCEL_CODEC_CLONES void EncodeStream(const U* u, size_t m, bitio::BitWriter* writer,
+                                     bool fast = true) {
   bitio::BitWriter::Burst w(writer);
   int prev = 0;
   for (size_t b = 0; b < m; b += kRiceBlock) {
@@ -773,7 +774,7 @@ ACCEL_CODEC_CLONES void EncodeStream(const U* u, size_t m, bitio::BitWriter* wri
       const uint64_t k1 = static_cast<uint64_t>(k) + 1;
       size_t i = 0;
       if constexpr (sizeof(U) == 4) {
-        if (len == kRiceBlock && qmax + k1 <= 28) {
+        if (fast && len == kRiceBlock && qmax + k1 <= 28) {
           PutBlock16(&w, blk, k, qmax + k1 <= 14);
           continue;
         }
@@ -1111,14 +1112,15 @@ void EncodeBody(const QSample* s, size_t n, std::string* out, EncoderState* stat
   uint64_t gcd = 1;
   int64_t base = 0;
   TimeFit fit;
-  if (m > 0 && TimeResidualsFast(s, m, res64.data(), res32.data(), res32b.data(), &fit)) {
+  const bool fast = !st.general_paths_only;
+  if (m > 0 && fast && TimeResidualsFast(s, m, res64.data(), res32.data(), res32b.data(), &fit)) {
     gcd = fit.gcd;
     base = fit.base;
     const int order = fit.mag1 < fit.mag0 ? 1 : 0;
     modes |= static_cast<uint8_t>(order);
     std::vector<uint32_t>& z = order == 1 ? res32b : res32;
     std::fill(z.begin() + m, z.begin() + padded, 0);
-    EncodeStream(z.data(), m, &w);
+    EncodeStream(z.data(), m, &w, fast);
   } else if (m > 0) {
     // Steps (wrapping) and their gcd; most steps repeat a few values, which a
     // small cache recognises without a division.
@@ -1181,10 +1183,10 @@ void EncodeBody(const QSample* s, size_t n, std::string* out, EncoderState* stat
     if ((order == 1 ? any1 : any0) < kNarrow) {
       for (size_t i = 0; i < m; ++i) res32[i] = static_cast<uint32_t>(z[i]);
       std::fill(res32.begin() + m, res32.begin() + padded, 0);
-      EncodeStream(res32.data(), m, &w);
+      EncodeStream(res32.data(), m, &w, fast);
     } else {
       std::fill(z.begin() + m, z.begin() + padded, 0);
-      EncodeStream(z.data(), m, &w);
+      EncodeStream(z.data(), m, &w, fast);
     }
   }
 
@@ -1321,7 +1323,7 @@ void EncodeBody(const QSample* s, size_t n, std::string* out, EncoderState* stat
     if (second) modes |= static_cast<uint8_t>(1u << (1 + a));
     if (lat.on) modes |= static_cast<uint8_t>(1u << (4 + a));
     std::fill(chosen.begin() + m, chosen.begin() + padded, 0);
-    EncodeStream(chosen.data(), m, &w);
+    EncodeStream(chosen.data(), m, &w, fast);
     // Parameters of this axis.
     if (lat.on) {
       bitio::PutVarint(&axis_params, lat.scale);

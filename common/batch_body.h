@@ -65,6 +65,9 @@ struct EncoderState {
   std::vector<std::pair<uint32_t, int32_t>> exceptions;
   LatticeScratch lattice_scratch;
   std::string bits;
+  // Tests: skip the fast paths (time steps in one pass, whole Rice blocks in
+  // vector lanes), which must write the same bytes as the general ones.
+  bool general_paths_only = false;
 };
 
 // True when every count of samples[0, n) is within +-Resolution::kMaxCount.

@@ -724,5 +724,97 @@ TEST(LatticeTest, FindsTheWatchLattice) {
   EXPECT_NEAR(s, 9.81 / 9.80665 * 4, 2e-5);
 }
 
+// ------------------------------------------- fast paths against general ones
+
+// Bodies of the same batches through two encoder states, one limited to the
+// general paths: every byte must agree (the fast paths are shortcuts, not
+// another format choice). Each state sees the same batches in the same
+// order, so their lattice memories agree too.
+class TwinEncoders {
+ public:
+  TwinEncoders() { general_.general_paths_only = true; }
+  // Returns false (with a message) when the bodies differ.
+  ::testing::AssertionResult Same(const QSample* q, size_t n) {
+    std::string a, b;
+    batch_internal::EncodeBody(q, n, &a, &fast_);
+    batch_internal::EncodeBody(q, n, &b, &general_);
+    ++batches_;
+    if (a == b) return ::testing::AssertionSuccess();
+    size_t at = 0;
+    while (at < std::min(a.size(), b.size()) && a[at] == b[at]) ++at;
+    return ::testing::AssertionFailure() << "bodies differ at byte " << at << " (" << a.size()
+                                         << " vs " << b.size() << " bytes, n " << n << ")";
+  }
+  size_t batches() const { return batches_; }
+
+ private:
+  batch_internal::EncoderState fast_, general_;
+  size_t batches_ = 0;
+};
+
+TEST(BatchFastPathTest, RealDataBodiesEqualTheGeneralPaths) {
+  // Whole files and the batch sizes a watch and a row use, warm encoders.
+  TwinEncoders whole, chunks;
+  for (const std::string& path : RealFiles()) {
+    SCOPED_TRACE(path);
+    std::vector<QSample> q = LoadQuantised(path);
+    ASSERT_TRUE(whole.Same(q.data(), q.size()));
+    for (size_t chunk : {1500, 250, 50, 17}) {
+      for (size_t o = 0; o < q.size(); o += chunk)
+        ASSERT_TRUE(chunks.Same(q.data() + o, std::min(chunk, q.size() - o))) << "chunk " << chunk;
+    }
+  }
+  EXPECT_GT(chunks.batches(), whole.batches());
+}
+
+TEST(BatchFastPathTest, RandomBodiesEqualTheGeneralPaths) {
+  uint64_t seed = 20251130;
+  if (const char* env = std::getenv("ACCEL_SEED")) seed = std::strtoull(env, nullptr, 10);
+  SCOPED_TRACE("seed " + std::to_string(seed) + " (ACCEL_SEED=" + std::to_string(seed) +
+               " reproduces this run)");
+  Gen g(seed);
+  const size_t sizes[] = {1, 2, 3, 16, 17, 18, 33, 64, 65, 100, 1000, 1500};
+  TwinEncoders twins;
+  for (int sig = 0; sig <= static_cast<int>(Signal::kLattice); ++sig)
+    for (int tm = 0; tm <= static_cast<int>(Times::kMs); ++tm)
+      for (size_t n : sizes) {
+        std::vector<QSample> q = Make(g, n, static_cast<Signal>(sig), static_cast<Times>(tm));
+        ASSERT_TRUE(twins.Same(q.data(), n)) << "signal " << sig << " times " << tm;
+        TwinEncoders cold;  // a fresh state for each: the first batch's paths
+        ASSERT_TRUE(cold.Same(q.data(), n)) << "signal " << sig << " times " << tm;
+      }
+  // Residuals of every size in blocks of 16 (each block its own scale, so
+  // Rice codes of every length around the vector path's limits of 14 and 28
+  // bits and the escapes), under time steps that test the one-pass step
+  // check: a step off the probed steps' gcd, zero steps, residuals at 2^27.
+  for (int round = 0; round < 200; ++round) {
+    const size_t n = static_cast<size_t>(g.Uniform(1, 700));
+    std::vector<QSample> q(n);
+    // An odd part and a power of two: the step check tests both.
+    const int64_t period = g.Uniform(1, 1 << 20) << g.Uniform(0, 20);
+    int64_t t = g.Uniform(INT64_MIN / 4, INT64_MAX / 4);
+    const int kind = static_cast<int>(g.Uniform(0, 6));
+    const size_t odd = static_cast<size_t>(g.Uniform(0, static_cast<int64_t>(n)));
+    double scale = 1;
+    for (size_t i = 0; i < n; ++i) {
+      q[i].t_ns = t;
+      int64_t step = period + (kind == 1 ? g.Uniform(-3, 3) * period / 8 : 0);
+      // One step off the gcd: by its lowest bit (a multiple of its power of
+      // two, not of its odd part), or by 1.
+      if (kind == 2 && i == odd) step += period & -period;
+      if (kind == 6 && i == odd) step += 1;
+      if (kind == 3 && g.Uniform(0, 3) == 0) step = 0;                 // duplicates
+      if (kind == 4 && i == odd) step += (int64_t{1} << 26) * period;  // a residual of ~2^27
+      if (kind == 5 && i == odd) step = INT64_MIN;                     // wraps
+      t = static_cast<int64_t>(static_cast<uint64_t>(t) + static_cast<uint64_t>(step));
+      if (i % 16 == 0) scale = std::pow(2.0, static_cast<double>(g.Uniform(0, 19)));
+      q[i].x = Clamp(g.Normal(scale));
+      q[i].y = Clamp(g.Normal(scale) * 0.01);
+      q[i].z = Clamp(g.Uniform(0, 40) == 0 ? g.Normal(1 << 19) : g.Normal(scale));
+    }
+    ASSERT_TRUE(twins.Same(q.data(), n)) << "round " << round << " kind " << kind;
+  }
+}
+
 }  // namespace
 }  // namespace accel
