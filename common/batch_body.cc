@@ -1378,8 +1378,19 @@ ACCEL_INLINE Status ReadRice(bitio::BitReader* r, int k, uint64_t* out) {
   return Status::OK();
 }
 
-// Decodes one stream of m residuals, calling sink(i, value) for i in [0, m).
-// sink returns false to stop (it reports its own error).
+// zigzag^-1 of a block's values in place (the vector units do 4 at a time;
+// values past the block's length are junk nobody reads).
+ACCEL_INLINE void UnZigZagBlock(uint64_t* v) {
+  for (size_t i = 0; i < kRiceBlock; ++i) v[i] = (v[i] >> 1) ^ (0 - (v[i] & 1));
+}
+
+// Decodes one stream of m residuals block by block: a block's zigzag values
+// go to a small array (the bit reading runs alone in a tight loop), then
+// sink(i0, residuals, len) takes residuals i0 .. i0 + len - 1 (zigzag
+// undone, as uint64_t) and returns false to
+// stop (it reports its own error). A block is read whole before the sink sees
+// it, and the sink sees it before the next block's parameter code is read,
+// so errors come in stream order.
 //
 // While a whole block surely lies inside the span (at most 15 + 16 * 93 bits
 // and an 8-byte window beyond), blocks are read from 8-byte windows at a bit
@@ -1401,13 +1412,14 @@ ACCEL_INLINE Status DecodeStream(bitio::BitReader* r, size_t m, int stream, size
                               std::to_string(block_no) + ": Rice parameter " +
                               std::to_string(mode - 1) + " out of range");
   };
+  static constexpr uint64_t kZeros[kRiceBlock] = {};
+  uint64_t zz[kRiceBlock] = {};
   size_t b = 0;
   while (b < m) {
     if (r->unread_bytes() >= kFastBlockBytes) {
       bitio::BitReader::Burst rb(r);
       for (; b < m && rb.ahead() >= kFastBlockBytes; b += kRiceBlock, ++block_no) {
         const size_t len = std::min(kRiceBlock, m - b);
-        rb.Refill();
         const uint64_t pw = rb.Peek();
         const int nb = __builtin_ctzll(pw | (uint64_t{1} << 8));
         if (nb > 7) return bad_code(base_offset + rb.consumed_bits() / 8);
@@ -1418,45 +1430,53 @@ ACCEL_INLINE Status DecodeStream(bitio::BitReader* r, size_t m, int stream, size
         rb.Consume(2 * nb + 1);
         prev = mode;
         if (mode == 0) {
-          for (size_t i = 0; i < len; ++i)
-            if (!sink(b + i, 0)) return Status::OK();
+          if (!sink(b, kZeros, len)) return Status::OK();
           continue;
         }
         const int k = mode - 1;
+        const uint64_t mask = (uint64_t{1} << k) - 1;
+        // An escape: 24 zeros, the value's length and its bits below the top one.
+        auto escape = [&](size_t i) __attribute__((always_inline)) {
+          rb.Consume(kEscapeQuotient);
+          const int bits = static_cast<int>(rb.Take(6)) + 1;
+          zz[i] = (uint64_t{1} << (bits - 1)) | rb.Take(bits - 1);
+        };
         if (k <= 31) {
-          const uint64_t mask = (uint64_t{1} << k) - 1;
-          for (size_t i = 0; i < len; ++i) {
-            rb.Refill();
-            const uint64_t w = rb.Peek();
+          // Unary part, stop bit and k low bits: at most 55 bits, in the 57
+          // bits of one window. Codes of at most 28 bits (k <= 4) come two
+          // to a window.
+          auto one = [&](uint64_t w, size_t i) __attribute__((always_inline)) {
             const int q = __builtin_ctzll(w | (uint64_t{1} << kEscapeQuotient));
-            uint64_t v;
             if (__builtin_expect(q < kEscapeQuotient, 1)) {
-              // Unary part, stop bit and k low bits: at most 55 bits.
-              v = (static_cast<uint64_t>(q) << k) | ((w >> (q + 1)) & mask);
+              zz[i] = (static_cast<uint64_t>(q) << k) | ((w >> (q + 1)) & mask);
               rb.Consume(q + 1 + k);
-            } else {
-              rb.Consume(kEscapeQuotient);
-              const int bits = static_cast<int>(rb.Take(6)) + 1;
-              v = (uint64_t{1} << (bits - 1)) | rb.Take(bits - 1);
+              return q + 1 + k;
             }
-            if (!sink(b + i, v)) return Status::OK();
+            escape(i);
+            return 64;  // the window is used up
+          };
+          size_t i = 0;
+          if (k <= 4) {
+            for (; i + 2 <= len; i += 2) {
+              const uint64_t w = rb.Peek();
+              const int used = one(w, i);
+              one(used < 64 ? w >> used : rb.Peek(), i + 1);
+            }
           }
+          for (; i < len; ++i) one(rb.Peek(), i);
         } else {
           for (size_t i = 0; i < len; ++i) {
-            rb.Refill();
             const int q = __builtin_ctzll(rb.Peek() | (uint64_t{1} << kEscapeQuotient));
-            uint64_t v;
             if (q < kEscapeQuotient) {
               rb.Consume(q + 1);
-              v = (static_cast<uint64_t>(q) << k) | rb.Take(k);
+              zz[i] = (static_cast<uint64_t>(q) << k) | rb.Take(k);
             } else {
-              rb.Consume(kEscapeQuotient);
-              const int bits = static_cast<int>(rb.Take(6)) + 1;
-              v = (uint64_t{1} << (bits - 1)) | rb.Take(bits - 1);
+              escape(i);
             }
-            if (!sink(b + i, v)) return Status::OK();
           }
         }
+        UnZigZagBlock(zz);
+        if (!sink(b, zz, len)) return Status::OK();
       }
       continue;  // the Burst hands its position back to the reader
     }
@@ -1473,15 +1493,12 @@ ACCEL_INLINE Status DecodeStream(bitio::BitReader* r, size_t m, int stream, size
     if (mode < 0 || mode > kMaxMode) return bad_mode(block_offset, mode);
     prev = mode;
     if (mode == 0) {
-      for (size_t i = 0; i < len; ++i)
-        if (!sink(b + i, 0)) return Status::OK();
+      if (!sink(b, kZeros, len)) return Status::OK();
     } else {
       const int k = mode - 1;
-      for (size_t i = 0; i < len; ++i) {
-        uint64_t v;
-        ACCEL_RETURN_IF_ERROR(ReadRice(r, k, &v));
-        if (!sink(b + i, v)) return Status::OK();
-      }
+      for (size_t i = 0; i < len; ++i) ACCEL_RETURN_IF_ERROR(ReadRice(r, k, &zz[i]));
+      UnZigZagBlock(zz);
+      if (!sink(b, zz, len)) return Status::OK();
     }
     if (r->Overrun())
       return Status::Corruption(Where(block_offset, kStreamNames[stream]) + "block " +
@@ -1593,14 +1610,26 @@ Status DecodeBody(std::string_view body, size_t base_offset, int64_t first_t_ns,
     uint64_t q = base;
     uint64_t t = static_cast<uint64_t>(first_t_ns);
     out[0].t_ns = first_t_ns;
-    ACCEL_RETURN_IF_ERROR(DecodeStream(
-        &r, m, 0, bits_offset, [&](size_t i, uint64_t zz) __attribute__((always_inline)) {
-          uint64_t res = static_cast<uint64_t>(UnZigZag(zz));
-          q = delta ? q + res : base + res;
-          t += g * q;
-          out[i + 1].t_ns = static_cast<int64_t>(t);
-          return true;
-        }));
+    // One loop per predictor.
+    auto decode = [&](auto delta_t) __attribute__((always_inline)) {
+      return DecodeStream(
+          &r, m, 0, bits_offset,
+          [&](size_t i0, const uint64_t* zz, size_t len) __attribute__((always_inline)) {
+            QSample* o = out + i0 + 1;
+            for (size_t j = 0; j < len; ++j) {
+              const uint64_t res = zz[j];
+              if constexpr (decltype(delta_t)::value) {
+                q += res;
+              } else {
+                q = base + res;
+              }
+              t += g * q;
+              o[j].t_ns = static_cast<int64_t>(t);
+            }
+            return true;
+          });
+    };
+    ACCEL_RETURN_IF_ERROR(delta ? decode(std::true_type()) : decode(std::false_type()));
   }
   for (int a = 0; a < 3; ++a) {
     const AxisParams& p = ax[a];
@@ -1646,25 +1675,28 @@ Status DecodeBody(std::string_view body, size_t base_offset, int64_t first_t_ns,
     // One loop per predictor order and lattice use (no tests per value).
     auto decode = [&](auto order2, auto lattice) __attribute__((always_inline)) {
       return DecodeStream(
-          &r, m, 1 + a, bits_offset, [&](size_t i, uint64_t zz) __attribute__((always_inline)) {
-            if constexpr (decltype(order2)::value) {
-              d += static_cast<uint64_t>(UnZigZag(zz));
-              k += d;
-            } else {
-              k += static_cast<uint64_t>(UnZigZag(zz));
+          &r, m, 1 + a, bits_offset,
+          [&](size_t i0, const uint64_t* zz, size_t len) __attribute__((always_inline)) {
+            for (size_t j = 0; j < len; ++j) {
+              if constexpr (decltype(order2)::value) {
+                d += zz[j];
+                k += d;
+              } else {
+                k += zz[j];
+              }
+              if (__builtin_expect(k - static_cast<uint64_t>(klo) > k_span, 0)) {
+                bad = i0 + j + 1;
+                return false;
+              }
+              const int64_t ki = static_cast<int64_t>(k);
+              if constexpr (decltype(lattice)::value) {
+                *reinterpret_cast<int32_t*>(dst) =
+                    static_cast<int32_t>((ki * lat_scale + lat_offset) >> 32);
+              } else {
+                *reinterpret_cast<int32_t*>(dst) = static_cast<int32_t>(ki);
+              }
+              dst += sizeof(QSample);
             }
-            if (__builtin_expect(k - static_cast<uint64_t>(klo) > k_span, 0)) {
-              bad = i + 1;
-              return false;
-            }
-            const int64_t ki = static_cast<int64_t>(k);
-            if constexpr (decltype(lattice)::value) {
-              *reinterpret_cast<int32_t*>(dst) =
-                  static_cast<int32_t>((ki * lat_scale + lat_offset) >> 32);
-            } else {
-              *reinterpret_cast<int32_t*>(dst) = static_cast<int32_t>(ki);
-            }
-            dst += sizeof(QSample);
             return true;
           });
     };

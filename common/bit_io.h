@@ -312,66 +312,63 @@ class BitReader {
 
   // The reader's state in local variables for a hot loop (stores of the
   // decoded values would otherwise make the compiler reload members after
-  // each one). Refill() loads 8 bytes at the read pointer without an end
-  // check: usable while ahead() >= 8.
+  // each one), as a bit position: Peek() loads the 8 bytes holding the next
+  // bit and shifts it down, so at least 57 bits are ready, without a buffer
+  // to refill or an end check: usable while ahead() >= 8. The reader must
+  // not have run past its span.
   class Burst {
    public:
     explicit Burst(BitReader* r)
-        : r_(r), p_(r->p_), end_(r->end_), buf_(r->buf_), nbits_(r->nbits_) {}
+        : r_(r),
+          begin_(r->begin_),
+          end_(r->end_),
+          pos_(static_cast<uint64_t>(r->p_ - r->begin_) * 8 - static_cast<uint64_t>(r->nbits_)) {}
     ~Burst() {
-      r_->p_ = p_;
-      r_->buf_ = buf_;
-      r_->nbits_ = nbits_;
+      // Back to the buffered form: the whole bytes, then the bits of a partial one.
+      r_->p_ = begin_ + (pos_ >> 3);
+      r_->buf_ = 0;
+      r_->nbits_ = 0;
+      r_->Refill();
+      r_->Consume(static_cast<int>(pos_ & 7));
     }
     Burst(const Burst&) = delete;
     Burst& operator=(const Burst&) = delete;
-    // At least 56 bits buffered.
-    __attribute__((always_inline)) void Refill() {
+    // The next 57 (or more) bits, the next one in bit 0.
+    __attribute__((always_inline)) uint64_t Peek() const {
       uint64_t w;
-      std::memcpy(&w, p_, 8);
+      std::memcpy(&w, begin_ + (pos_ >> 3), 8);
 #if __BYTE_ORDER__ != __ORDER_LITTLE_ENDIAN__
       w = __builtin_bswap64(w);
 #endif
-      buf_ |= w << nbits_;
-      p_ += (63 - nbits_) >> 3;
-      nbits_ |= 56;
+      return w >> (pos_ & 7);
     }
-    __attribute__((always_inline)) uint64_t Peek() const { return buf_; }
-    // n <= 56 after a Refill.
-    __attribute__((always_inline)) void Consume(int n) {
-      buf_ >>= n;
-      nbits_ -= n;
-    }
-    // n <= 64 bits as a value, refilling as needed.
+    __attribute__((always_inline)) void Consume(uint64_t n) { pos_ += n; }
+    // n <= 64 bits as a value.
     __attribute__((always_inline)) uint64_t Take(int n) {
-      Refill();
       uint64_t v;
       if (n <= 56) {
-        v = n == 0 ? 0 : buf_ & (~uint64_t{0} >> (64 - n));
+        v = n == 0 ? 0 : Peek() & (~uint64_t{0} >> (64 - n));
         Consume(n);
       } else {
-        v = buf_ & 0xFFFFFFFFu;
+        v = Peek() & 0xFFFFFFFFu;
         Consume(32);
-        Refill();
-        v |= (buf_ & (~uint64_t{0} >> (96 - n))) << 32;
+        v |= (Peek() & (~uint64_t{0} >> (96 - n))) << 32;
         Consume(n - 32);
       }
       return v;
     }
-    // Bytes from the read pointer to the span's end.
-    __attribute__((always_inline)) size_t ahead() const { return static_cast<size_t>(end_ - p_); }
-    // Bits consumed, for error messages (the reader's own count).
-    __attribute__((always_inline)) uint64_t consumed_bits() const {
-      return (static_cast<uint64_t>(p_ - r_->begin_) + r_->zero_bytes_) * 8 -
-             static_cast<uint64_t>(nbits_);
+    // Bytes from the byte holding the next bit to the span's end.
+    __attribute__((always_inline)) size_t ahead() const {
+      return static_cast<size_t>(end_ - (begin_ + (pos_ >> 3)));
     }
+    // Bits consumed from the start of the span, for error messages.
+    __attribute__((always_inline)) uint64_t consumed_bits() const { return pos_; }
 
    private:
     BitReader* r_;
-    const char* p_;
+    const char* begin_;
     const char* end_;
-    uint64_t buf_;
-    int nbits_;
+    uint64_t pos_;
   };
   // Bits consumed from the start of the span.
   uint64_t consumed_bits() const {
