@@ -136,8 +136,6 @@ enum StmtId {
   kGetDeviceMax,
   kUpsertDeviceMax,
   kGetUploaded,
-  kLeaseByOrder,
-  kLeaseByTimeout,
   kListDevices,
   kDeletePendingVersion,
   kMarkPartly,
@@ -166,16 +164,6 @@ const char* const kStmtSql[kNumStmts] = {
     "INSERT INTO devices(device,max_t_ns) VALUES(?1,?2) "
     "ON CONFLICT(device) DO UPDATE SET max_t_ns=MAX(max_t_ns,excluded.max_t_ns)",
     "SELECT 1 FROM uploaded WHERE device=?1 AND second=?2",
-    // Complete because a later sample of the device is stored: second < ?2;
-    // ?4 is the device's lease cursor (see LeaseRows).
-    "SELECT second,resolution,count,block,origin,seqs,version,partly_uploaded,"
-    "EXISTS(SELECT 1 FROM uploaded u WHERE u.device=p.device AND u.second=p.second) "
-    "FROM pending p WHERE device=?1 AND second<?2 AND second>?4 ORDER BY second LIMIT ?3",
-    // Complete because unchanged for the flush timeout (or the clock went back).
-    "SELECT second,resolution,count,block,origin,seqs,version,partly_uploaded,"
-    "EXISTS(SELECT 1 FROM uploaded u WHERE u.device=p.device AND u.second=p.second) "
-    "FROM pending p WHERE device=?1 AND second>=?2 AND (changed_ns<=?3 OR changed_ns>?4 OR ?5) "
-    "ORDER BY second LIMIT ?6",
     "SELECT device,max_t_ns FROM devices ORDER BY device",
     "DELETE FROM pending WHERE device=?1 AND second=?2 AND version=?3",
     "UPDATE pending SET partly_uploaded=1 WHERE device=?1 AND second=?2",
@@ -190,6 +178,21 @@ const char* const kStmtSql[kNumStmts] = {
     "PRAGMA page_count",
     "PRAGMA freelist_count",
 };
+
+// The complete rows of one device above its lease cursor ?2, oldest first:
+// complete because a later sample of the device is stored (second < ?3), or
+// unchanged for the flush timeout (changed_ns <= ?4), or the clock went back
+// (changed_ns > ?5), or ?6 (include_incomplete). No LIMIT: LeaseRows steps
+// only as far as it takes rows, and SQLite reads no further than it steps.
+// LeaseRows seeks past a run of at least this many leased seconds rather
+// than stepping through its rows (a seek costs about as much as this many steps).
+constexpr int64_t kSeekPastLeased = 32;
+
+const char kLeaseSql[] =
+    "SELECT second,resolution,count,block,origin,seqs,version,partly_uploaded,"
+    "EXISTS(SELECT 1 FROM uploaded u WHERE u.device=p.device AND u.second=p.second) "
+    "FROM pending p WHERE device=?1 AND second>?2 "
+    "AND (second<?3 OR changed_ns<=?4 OR changed_ns>?5 OR ?6) ORDER BY second";
 
 }  // namespace
 
@@ -229,10 +232,17 @@ class RelayStore::Stmt {
     return p ? std::string(reinterpret_cast<const char*>(p), sqlite3_column_bytes(s_, c))
              : std::string();
   }
-  std::string Blob(int c) const {
-    const void* p = sqlite3_column_blob(s_, c);
-    return p ? std::string(static_cast<const char*>(p), sqlite3_column_bytes(s_, c))
-             : std::string();
+  std::string Blob(int c) const { return std::string(BlobView(c)); }
+  // Views of a column's bytes, valid until the next Step() or Reset().
+  std::string_view BlobView(int c) const {
+    const void* p = sqlite3_column_blob(s_, c);  // before _bytes(), as SQLite says
+    return p ? std::string_view(static_cast<const char*>(p), sqlite3_column_bytes(s_, c))
+             : std::string_view();
+  }
+  std::string_view TextView(int c) const {
+    const unsigned char* p = sqlite3_column_text(s_, c);
+    return p ? std::string_view(reinterpret_cast<const char*>(p), sqlite3_column_bytes(s_, c))
+             : std::string_view();
   }
 
  private:
@@ -245,6 +255,7 @@ RelayStore::RelayStore(const RelayStoreOptions& options) : options_(options) {
 
 RelayStore::~RelayStore() {
   stmts_.clear();
+  lease_stmts_.clear();
   if (db_ != nullptr) sqlite3_close(db_);
 }
 
@@ -705,10 +716,44 @@ Result<IngestResult> RelayStore::IngestLocked(const std::string& device_id, uint
 // ---------------------------------------------------------------------------
 // Rows for the uploader.
 
+bool RelayStore::LeaseSet::Contains(int64_t second) const {
+  auto it = words_.find(second >> 6);
+  return it != words_.end() && (it->second >> (second & 63) & 1);
+}
+
+bool RelayStore::LeaseSet::Insert(int64_t second) {
+  uint64_t& w = words_[second >> 6];
+  const uint64_t bit = uint64_t{1} << (second & 63);
+  if (w & bit) return false;
+  w |= bit;
+  return true;
+}
+
+bool RelayStore::LeaseSet::Erase(int64_t second) {
+  auto it = words_.find(second >> 6);
+  const uint64_t bit = uint64_t{1} << (second & 63);
+  if (it == words_.end() || !(it->second & bit)) return false;
+  if ((it->second &= ~bit) == 0) words_.erase(it);
+  return true;
+}
+
+int64_t RelayStore::LeaseSet::NextFree(int64_t second) const {
+  for (;;) {
+    auto it = words_.find(second >> 6);
+    if (it == words_.end()) return second;
+    // Free seconds of this word at or above `second`.
+    const uint64_t free_bits = ~it->second & (~uint64_t{0} << (second & 63));
+    if (free_bits != 0) return (second & ~int64_t{63}) + __builtin_ctzll(free_bits);
+    if ((second | 63) == INT64_MAX) return INT64_MAX;  // leased up to the end of time
+    second = (second | 63) + 1;                        // the next word
+  }
+}
+
 Status RelayStore::LeaseRows(size_t max_rows, std::vector<PendingRow>* out,
                              bool include_incomplete) {
   std::lock_guard<std::mutex> lock(mu_);
   out->clear();
+  if (max_rows == 0) return Status::OK();
   const int64_t now = NowNanos();
   std::vector<std::pair<std::string, int64_t>> devices;
   {
@@ -726,11 +771,11 @@ Status RelayStore::LeaseRows(size_t max_rows, std::vector<PendingRow>* out,
   {
     std::map<uint32_t, std::string> owner;
     std::vector<std::pair<std::string, int64_t>> allowed;
-    for (const auto& d : devices) {  // sorted by device id
+    for (auto& d : devices) {  // sorted by device id
       uint32_t slot = DeviceSlot(d.first);
       auto [it, fresh] = owner.emplace(slot, d.first);
       if (fresh) {
-        allowed.push_back(d);
+        allowed.push_back(std::move(d));
       } else if (warned_held_.insert(d.first).second) {
         // Said once per process here; `status` lists held devices every time.
         LogWarn("devices '" + it->second + "' and '" + d.first + "' share DynamoDB sort-key slot " +
@@ -740,108 +785,156 @@ Status RelayStore::LeaseRows(size_t max_rows, std::vector<PendingRow>* out,
     }
     devices = std::move(allowed);
   }
-  // Candidates of all devices, then the oldest seconds first.
+  // The oldest seconds first, across devices: each device's query yields its
+  // complete rows in second order and the loop below merges them, reading
+  // exactly the rows it leases (plus leased ones it skips and one look-ahead
+  // row per device).
   //
   // Each device has a lease cursor: the last second leased in the current
-  // sweep. The ordered query starts after it, so a backlog of N rows is leased
-  // in O(N) overall rather than rescanning the leased prefix on every call.
-  // When a query reaches the end of the complete rows the cursor is reset, and
-  // the next call sweeps from the oldest second again (picking up rows below
-  // the cursor: released leases, late samples, partly uploaded rows).
-  std::vector<PendingRow> candidates;
-  candidates.reserve(max_rows);
-  std::map<std::string, bool> reached_end;
-  std::map<std::string, int64_t> ordered_before;  // rows below came from the ordered query
-  for (const auto& [device, max_t] : devices) {
-    int64_t cursor = INT64_MIN;
-    auto cit = lease_cursor_.find(device);
-    if (cit != lease_cursor_.end()) cursor = cit->second;
-    const std::set<int64_t>& leased = leased_[device];
-    const size_t leased_above =
-        static_cast<size_t>(std::distance(leased.upper_bound(cursor), leased.end()));
-    const int64_t limit = static_cast<int64_t>(max_rows + leased_above);
+  // sweep. Its query starts after it, so a backlog of N rows is leased in
+  // O(N) overall rather than rescanning the leased prefix on every call. When
+  // a sweep has passed all rows complete by a later sample, the cursor is
+  // reset and the next call sweeps from the oldest second again (picking up
+  // rows below the cursor: released leases, late samples, partly uploaded
+  // rows). Rows complete only by the flush timeout lie above every such row,
+  // so the cursor never hides them.
+  struct Source {
+    const std::string* device;
+    Stmt* stmt;
+    LeaseSet* leased;
+    int64_t complete_before;          // rows below it are complete by a later sample
+    int64_t pruned_through;           // seconds up to it may have lost their upload record
+    int64_t last_leased = INT64_MIN;  // below complete_before; INT64_MIN: none
+    bool has_row = false;             // stmt is on a row not taken yet
+    int64_t second = 0;               // that row's second
+  };
+  while (lease_stmts_.size() < devices.size()) {
+    sqlite3_stmt* q = nullptr;
+    int rc = sqlite3_prepare_v3(db_, kLeaseSql, -1, SQLITE_PREPARE_PERSISTENT, &q, nullptr);
+    if (rc != SQLITE_OK) return SqlError("prepare lease query", rc);
+    lease_stmts_.emplace_back(new Stmt(q));
+  }
+  std::vector<Source> sources;
+  sources.reserve(devices.size());
+  // Every lease query is reset on the way out, errors included: a statement
+  // left on a row would hold the read transaction open.
+  struct ResetAll {
+    std::vector<Source>* s;
+    ~ResetAll() {
+      for (Source& src : *s) src.stmt->Reset();
+    }
+  } reset_all{&sources};
+  auto step = [&](Source& src) -> Status {
+    int rc = src.stmt->Step();
+    src.has_row = rc == SQLITE_ROW;
+    if (src.has_row) {
+      src.second = src.stmt->Int(0);
+      return Status::OK();
+    }
+    if (rc != SQLITE_DONE) return SqlError("lease rows", rc);
+    return Status::OK();
+  };
+  // (Re)starts a device's query at the rows above `after`.
+  auto start = [&](Source& src, int64_t after) -> Status {
+    src.stmt->Reset()
+        .BindText(1, *src.device)
+        .Bind(2, after)
+        .Bind(3, src.complete_before)
+        .Bind(4, now - options_.flush_timeout_ns)
+        .Bind(5, now)
+        .Bind(6, int64_t(include_incomplete ? 1 : 0));
+    return step(src);
+  };
+  for (size_t i = 0; i < devices.size(); ++i) {
+    const std::string& device = devices[i].first;
+    Source src;
+    src.device = &device;
+    src.stmt = lease_stmts_[i].get();
+    src.leased = &leased_[device];
     // A second S is complete once a sample with t >= S+1 s is stored:
     // (S+1)*1e9 <= max_t  <=>  S < floor(max_t / 1e9).
-    const int64_t complete_before = EpochSecondOf(max_t);
-    // Seconds up to the watermark may have lost their upload record.
-    int64_t pruned_through = INT64_MIN;
+    src.complete_before = EpochSecondOf(devices[i].second);
+    src.pruned_through = INT64_MIN;
     {
       Stmt& w = stmts_[kGetPruned]->Reset().BindText(1, device);
       int rc = w.Step();
-      if (rc == SQLITE_ROW) pruned_through = w.Int(0);
+      if (rc == SQLITE_ROW) src.pruned_through = w.Int(0);
       w.Reset();
       if (rc != SQLITE_ROW && rc != SQLITE_DONE) return SqlError("read pruned watermark", rc);
     }
-    int64_t returned = 0;
-    auto collect = [&](Stmt& s) -> Status {
-      int rc;
-      while ((rc = s.Step()) == SQLITE_ROW) {
-        ++returned;
-        PendingRow row;
-        row.device_id = device;
-        row.second = s.Int(0);
-        if (leased.count(row.second)) continue;
+    auto cit = lease_cursor_.find(device);
+    sources.push_back(src);
+    ACCEL_RETURN_IF_ERROR(
+        start(sources.back(), cit != lease_cursor_.end() ? cit->second : INT64_MIN));
+  }
+  out->reserve(std::min<size_t>(max_rows, 1024));
+  std::vector<Source*> taken_from;  // per leased row (the ties below need no more)
+  taken_from.reserve(out->capacity());
+  // Reads rows until `out` is full or every query is done. On an error `out`
+  // is emptied and no lease is taken.
+  Status st = [&]() -> Status {
+    while (out->size() < max_rows) {
+      // The device whose next row is oldest; ties go to the smaller device id.
+      Source* next = nullptr;
+      for (Source& src : sources)
+        if (src.has_row && (next == nullptr || src.second < next->second)) next = &src;
+      if (next == nullptr) break;
+      Stmt& s = *next->stmt;
+      const int64_t second = next->second;
+      if (next->leased->Contains(second)) {
+        // Leased already (in flight). A long run of leased seconds, e.g. the
+        // sweep after a wrap-around while many rows are in flight, is skipped
+        // with one seek instead of stepping through every row of it.
+        const int64_t free = next->leased->NextFree(second);
+        if (uint64_t(free) - uint64_t(second) >= uint64_t(kSeekPastLeased)) {
+          ACCEL_RETURN_IF_ERROR(start(*next, free - 1));
+          continue;
+        }
+      } else {
+        PendingRow& row = out->emplace_back();
+        row.device_id = *next->device;
+        row.second = second;
         row.resolution_g = s.Double(1);
         row.count = static_cast<uint32_t>(s.Int(2));
-        row.block = s.Blob(3);
-        row.origin = s.Blob(4);
-        Status st = ParseSeqList(s.Text(5), &row.seqs);
-        if (!st.ok()) {
-          s.Reset();
-          return st.WithContext(options_.path + ": pending row seqs");
-        }
+        // Straight from SQLite's page into the row: one copy.
+        std::string_view block = s.BlobView(3), origin = s.BlobView(4);
+        row.block.assign(block.data(), block.size());
+        row.origin.assign(origin.data(), origin.size());
+        Status ps = ParseSeqList(s.TextView(5), &row.seqs);
+        if (!ps.ok()) return ps.WithContext(options_.path + ": pending row seqs");
         row.version = s.Int(6);
         // The merge path: partly uploaded, uploaded before, or a second whose
         // upload record may have been pruned. The plain path's unconditional
         // put is safe only for a second DynamoDB has never seen from us.
-        row.needs_merge = s.Int(7) != 0 || s.Int(8) != 0 || row.second <= pruned_through;
-        candidates.push_back(std::move(row));
+        row.needs_merge = s.Int(7) != 0 || s.Int(8) != 0 || second <= next->pruned_through;
+        taken_from.push_back(next);
+        if (second < next->complete_before) next->last_leased = second;
       }
-      s.Reset();
-      if (rc != SQLITE_DONE) return SqlError("lease rows", rc);
-      return Status::OK();
-    };
-    ACCEL_RETURN_IF_ERROR(collect(stmts_[kLeaseByOrder]
-                                      ->Reset()
-                                      .BindText(1, device)
-                                      .Bind(2, complete_before)
-                                      .Bind(3, limit)
-                                      .Bind(4, cursor)));
-    reached_end[device] = returned < limit;
-    ordered_before[device] = complete_before;
-    ACCEL_RETURN_IF_ERROR(collect(stmts_[kLeaseByTimeout]
-                                      ->Reset()
-                                      .BindText(1, device)
-                                      .Bind(2, complete_before)
-                                      .Bind(3, now - options_.flush_timeout_ns)
-                                      .Bind(4, now)
-                                      .Bind(5, int64_t(include_incomplete ? 1 : 0))
-                                      .Bind(6, static_cast<int64_t>(max_rows))));
+      ACCEL_RETURN_IF_ERROR(step(*next));
+    }
+    return Status::OK();
+  }();
+  if (!st.ok()) {
+    out->clear();
+    return st;
   }
-  std::stable_sort(candidates.begin(), candidates.end(),
-                   [](const PendingRow& a, const PendingRow& b) { return a.second < b.second; });
-  if (candidates.size() > max_rows) candidates.resize(max_rows);
-  std::map<std::string, int64_t> last_leased;
-  for (PendingRow& row : candidates) {
-    if (leased_[row.device_id].insert(row.second).second) ++leased_count_;
-    if (row.second >= ordered_before[row.device_id]) continue;  // from the timeout query
-    int64_t& l = last_leased.emplace(row.device_id, INT64_MIN).first->second;
-    l = std::max(l, row.second);
+  // Only now, with every row read, do the leases and cursors change.
+  for (size_t i = 0; i < out->size(); ++i)
+    if (taken_from[i]->leased->Insert((*out)[i].second)) ++leased_count_;
+  for (const Source& src : sources) {
+    // The sweep has passed every row complete by a later sample.
+    const bool reached_end = !src.has_row || src.second >= src.complete_before;
+    if (reached_end)
+      lease_cursor_.erase(*src.device);
+    else if (src.last_leased != INT64_MIN)
+      lease_cursor_[*src.device] = src.last_leased;
   }
-  for (const auto& [device, end] : reached_end) {
-    auto l = last_leased.find(device);
-    if (end)
-      lease_cursor_.erase(device);
-    else if (l != last_leased.end())
-      lease_cursor_[device] = l->second;
-  }
-  *out = std::move(candidates);
   return Status::OK();
 }
 
 void RelayStore::UnleaseLocked(const std::string& device, int64_t second) {
   auto it = leased_.find(device);
-  if (it != leased_.end() && it->second.erase(second) > 0) --leased_count_;
+  if (it != leased_.end() && it->second.Erase(second)) --leased_count_;
 }
 
 void RelayStore::ReleaseLease(const PendingRow& row, const std::string& error) {

@@ -408,6 +408,65 @@ TEST(RelayStoreTest, LeaseSweepFindsReleasedAndLateRows) {
   EXPECT_EQ(seen.size(), 100u - 20u + 2u);
 }
 
+// Leases of several devices come oldest second first (ties: the smaller
+// device id), each row once; a sweep that wraps around while every row is
+// leased returns nothing, and leases given back from the middle of a long
+// leased run (skipped with a seek) are found again.
+TEST(RelayStoreTest, LeasesMergeDevicesByTimeAndSkipLongLeasedRuns) {
+  ScratchDir dir;
+  ManualClock clock(kT0 + 1000 * kSec, 0);  // nothing completes by the timeout
+  auto store = OpenStore(dir.File("relay.db"), &clock);
+  ASSERT_NE(DeviceSlot("a"), DeviceSlot("b"));
+  // a: seconds 0..300 (0..299 complete); b: 100..350 (100..349 complete).
+  MustIngest(store.get(), "a", 1, MakeBatch("a", 1, Walk(kT0, 601, kSec / 2, 1)));
+  MustIngest(store.get(), "b", 1, MakeBatch("b", 1, Walk(kT0 + 100 * kSec + 1, 501, kSec / 2, 2)));
+  std::vector<PendingRow> all, part;
+  for (int i = 0; i < 100; ++i) {
+    ASSERT_TRUE(store->LeaseRows(37, &part).ok());
+    if (part.empty()) break;
+    EXPECT_LE(part.size(), 37u);
+    all.insert(all.end(), part.begin(), part.end());
+  }
+  ASSERT_EQ(all.size(), 300u + 250u);
+  for (size_t i = 1; i < all.size(); ++i) {
+    EXPECT_LT(std::tie(all[i - 1].second, all[i - 1].device_id),
+              std::tie(all[i].second, all[i].device_id))
+        << i;
+  }
+  EXPECT_EQ(all.front().second, kT0 / kSec);
+  EXPECT_EQ(all.back().second, kT0 / kSec + 349);
+  EXPECT_EQ(all.back().device_id, "b");
+  // Every row leased: the wrapped sweep finds nothing, again and again.
+  ASSERT_TRUE(store->LeaseRows(37, &part).ok());
+  EXPECT_TRUE(part.empty());
+  ASSERT_TRUE(store->LeaseRows(1000, &part).ok());
+  EXPECT_TRUE(part.empty());
+  // Give back a's second 150 (inside a run of 150 leased seconds on either
+  // side) and b's last complete second: exactly those two come back.
+  auto find = [&](const std::string& dev, int64_t s) {
+    for (const PendingRow& r : all)
+      if (r.device_id == dev && r.second == kT0 / kSec + s) return r;
+    ADD_FAILURE() << dev << " " << s;
+    return PendingRow();
+  };
+  store->ReleaseLease(find("a", 150), "");
+  store->ReleaseLease(find("b", 349), "");
+  ASSERT_TRUE(store->LeaseRows(10, &part).ok());
+  ASSERT_EQ(part.size(), 2u);
+  EXPECT_EQ(part[0].device_id, "a");
+  EXPECT_EQ(part[0].second, kT0 / kSec + 150);
+  EXPECT_EQ(part[1].device_id, "b");
+  EXPECT_EQ(part[1].second, kT0 / kSec + 349);
+  auto st = store->GetStatus();
+  ASSERT_TRUE(st.ok());
+  EXPECT_EQ(st->leased_rows, 550);
+  // The incomplete last seconds come with include_incomplete, after the rest.
+  ASSERT_TRUE(store->LeaseRows(10, &part, true).ok());
+  ASSERT_EQ(part.size(), 2u);
+  EXPECT_EQ(part[0].second, kT0 / kSec + 300);
+  EXPECT_EQ(part[1].second, kT0 / kSec + 350);
+}
+
 // Two device ids with the same sort-key slot: only the smaller id uploads,
 // the other's rows stay in SQLite and status names the conflict.
 TEST(RelayStoreTest, DevicesSharingASlotAreHeldNotOverwritten) {
