@@ -142,15 +142,11 @@ Status Signer::Prepare(std::string_view method, std::string_view url,
                        const std::vector<Header>& headers, std::string_view body,
                        const Credentials& creds, const SigningParams& params, bool presign,
                        int64_t expires_seconds) {
+  shape_.valid = false;  // creq_ and friends are about to change
   Status s = ValidateInputs(creds, params);
   if (!s.ok()) return s;
-  if (!date_valid_ || params.unix_seconds != date_seconds_) {  // the relay signs many per second
-    date_valid_ = false;
-    s = internal::FormatAmzDate(params.unix_seconds, amz_date_);
-    if (!s.ok()) return s;
-    date_seconds_ = params.unix_seconds;
-    date_valid_ = true;
-  }
+  s = SetDate(params.unix_seconds);
+  if (!s.ok()) return s;
   if (!internal::IsToken(method)) {
     return Status::InvalidArgument("bad HTTP method \"" + std::string(method) + "\"");
   }
@@ -219,6 +215,7 @@ Status Signer::Prepare(std::string_view method, std::string_view url,
     }
   }
 
+  caller_payload_hash_ = have_caller_payload_hash;
   // Payload hash.
   if (have_caller_payload_hash) {
     payload_hash_.assign(hbuf_, caller_hash_off, caller_hash_len);
@@ -321,8 +318,11 @@ Status Signer::Prepare(std::string_view method, std::string_view url,
   creq_.push_back('\n');
   // The payload hash changes with every body; the bytes before its first appearance usually do
   // not (see Sha256PrefixCache). It is the last line, and also a header value when
-  // x-amz-content-sha256 is signed.
+  // x-amz-content-sha256 is signed. Where the date and the hash go is kept for Sign's reuse of
+  // this canonical request.
   size_t payload_hash_at = std::string::npos;
+  creq_date_at_ = std::string::npos;
+  creq_hash_header_at_ = std::string::npos;
   for (size_t i = 0; i < entries_.size(); ++i) {
     const Entry& e = entries_[i];
     const std::string_view name(hb + e.name_off, e.name_len);
@@ -335,8 +335,11 @@ Status Signer::Prepare(std::string_view method, std::string_view url,
       if (i > 0) creq_.push_back('\n');
       creq_.append(name);
       creq_.push_back(':');
-      if (payload_hash_at == std::string::npos && name == "x-amz-content-sha256") {
+      if (name == "x-amz-date") {
+        creq_date_at_ = creq_.size();
+      } else if (payload_hash_at == std::string::npos && name == "x-amz-content-sha256") {
         payload_hash_at = creq_.size();
+        creq_hash_header_at_ = creq_.size();
       }
     }
     creq_.append(value);
@@ -372,14 +375,96 @@ void Signer::ComputeSignature() {
   HexEncode(digest, kSha256Size, signature_);
 }
 
+Status Signer::SetDate(int64_t unix_seconds) {
+  if (date_valid_ && unix_seconds == date_seconds_) return Status::OK();  // many per second
+  date_valid_ = false;
+  Status s = internal::FormatAmzDate(unix_seconds, amz_date_);
+  if (!s.ok()) return s;
+  date_seconds_ = unix_seconds;
+  date_valid_ = true;
+  return Status::OK();
+}
+
+void Signer::RememberShape(std::string_view method, std::string_view url,
+                           const std::vector<Header>& headers, const Credentials& creds,
+                           const SigningParams& params) {
+  // A caller-supplied X-Amz-Content-Sha256 is the payload hash and must be checked against
+  // params.payload_hash on every call; leave that rare case to the full path. Without the
+  // x-amz-date header (presign) there is nothing to reuse either.
+  if (caller_payload_hash_ || creq_date_at_ == std::string::npos) return;
+  shape_.method.assign(method.data(), method.size());
+  shape_.url.assign(url.data(), url.size());
+  shape_.headers = headers;  // element-wise assign: capacity is reused
+  shape_.access_key_id = creds.access_key_id;
+  shape_.session_token = creds.session_token;
+  shape_.region = params.region;
+  shape_.service = params.service;
+  shape_.add_content_sha256 = params.add_content_sha256;
+  shape_.s3_style_path = params.s3_style_path;
+  shape_.normalize_path = params.normalize_path;
+  shape_.sign_session_token = params.sign_session_token;
+  shape_.valid = true;
+}
+
+bool Signer::ResignSameShape(std::string_view method, std::string_view url,
+                             const std::vector<Header>& headers, std::string_view body,
+                             const Credentials& creds, const SigningParams& params) {
+  // Every input that the canonical request, the validation or the Authorization header depend on,
+  // except the time and the payload, compared exactly. The secret is not part of the shape: an
+  // empty one is an error (full path), any other is the signing-key cache's business.
+  const Shape& t = shape_;
+  if (!t.valid || method != t.method || url != t.url || headers.size() != t.headers.size() ||
+      creds.secret_access_key.empty() || creds.session_token != t.session_token ||
+      creds.access_key_id != t.access_key_id || params.region != t.region ||
+      params.service != t.service || params.add_content_sha256 != t.add_content_sha256 ||
+      params.s3_style_path != t.s3_style_path || params.normalize_path != t.normalize_path ||
+      params.sign_session_token != t.sign_session_token) {
+    return false;
+  }
+  for (size_t i = 0; i < headers.size(); ++i) {
+    if (headers[i].name != t.headers[i].name || headers[i].value != t.headers[i].value) {
+      return false;
+    }
+  }
+  // The payload hash is patched in place, so it must keep its length; anything the full path
+  // would reject (a bad time, a malformed hash) goes there for the error message.
+  const size_t hash_len =
+      params.payload_hash.empty() ? 2 * kSha256Size : params.payload_hash.size();
+  if (hash_len != payload_hash_.size()) return false;
+  if (!params.payload_hash.empty() && !IsValidPayloadHash(params.payload_hash)) return false;
+  if (!SetDate(params.unix_seconds).ok()) return false;
+
+  if (params.payload_hash.empty()) {
+    uint8_t digest[kSha256Size];
+    sha_.Hash(body, digest);
+    HexEncode(digest, kSha256Size, &payload_hash_[0]);
+  } else {
+    payload_hash_.assign(params.payload_hash.data(), params.payload_hash.size());
+  }
+  std::memcpy(&creq_[creq_date_at_], amz_date_, sizeof(amz_date_));
+  if (creq_hash_header_at_ != std::string::npos) {
+    std::memcpy(&creq_[creq_hash_header_at_], payload_hash_.data(), hash_len);
+  }
+  std::memcpy(&creq_[creq_.size() - hash_len], payload_hash_.data(), hash_len);
+  UpdateSigningKey(creds, params);
+  ComputeSignature();
+  ++same_shape_signatures_;
+  return true;
+}
+
 Status Signer::Sign(std::string_view method, std::string_view url,
                     const std::vector<Header>& headers, std::string_view body,
                     const Credentials& creds, const SigningParams& params,
                     std::vector<Header>* out) {
-  Status s = Prepare(method, url, headers, body, creds, params, /*presign=*/false, 0);
-  if (!s.ok()) {
-    out->clear();
-    return s;
+  // The relay signs the same request shape (URL, headers, token) over and over with new bodies:
+  // then only the date and the payload hash in the canonical request change.
+  if (!ResignSameShape(method, url, headers, body, creds, params)) {
+    Status s = Prepare(method, url, headers, body, creds, params, /*presign=*/false, 0);
+    if (!s.ok()) {
+      out->clear();
+      return s;
+    }
+    RememberShape(method, url, headers, creds, params);
   }
   authz_.clear();
   authz_.append(kAlgorithm);

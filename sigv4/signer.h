@@ -112,6 +112,9 @@ class Signer {
   // starting over (Sha256PrefixCache); for tests and benchmarks.
   uint64_t canonical_request_resumed() const { return creq_cache_.hits(); }
   uint64_t string_to_sign_resumed() const { return signing_key_.resumed(); }
+  // How many Sign calls found every input but the time and the body unchanged since the last
+  // successful Sign and only patched the date and payload hash into its canonical request.
+  uint64_t same_shape_signatures() const { return same_shape_signatures_; }
 
  private:
   struct Entry {
@@ -125,6 +128,16 @@ class Signer {
                  std::string_view body, const Credentials& creds, const SigningParams& params,
                  bool presign, int64_t expires_seconds);
   Status ValidateInputs(const Credentials& creds, const SigningParams& params) const;
+  Status SetDate(int64_t unix_seconds);
+  // Sign's shortcut: when every input but the time and the body equals the last successful Sign's
+  // (shape_), patches the date and the payload hash into creq_ and signs; false: take the full
+  // path.
+  bool ResignSameShape(std::string_view method, std::string_view url,
+                       const std::vector<Header>& headers, std::string_view body,
+                       const Credentials& creds, const SigningParams& params);
+  void RememberShape(std::string_view method, std::string_view url,
+                     const std::vector<Header>& headers, const Credentials& creds,
+                     const SigningParams& params);
   void AddEntry(std::string_view lower_name, std::string_view value, bool external);
   void UpdateSigningKey(const Credentials& creds, const SigningParams& params);
   void ComputeSignature();
@@ -141,6 +154,21 @@ class Signer {
   Sha256 sha_;
   Sha256PrefixCache creq_cache_;
   size_t creq_stable_ = 0;  // bytes of creq_ before the payload hash first appears
+  // Where the x-amz-date and x-amz-content-sha256 values sit in creq_ (npos: not signed), and
+  // whether the payload hash came from a caller's X-Amz-Content-Sha256 header.
+  size_t creq_date_at_ = std::string::npos;
+  size_t creq_hash_header_at_ = std::string::npos;
+  bool caller_payload_hash_ = false;
+  // The inputs of the last successful Sign that creq_, host_, signed_ were built from.
+  struct Shape {
+    bool valid = false;
+    std::string method, url, access_key_id, session_token, region, service;
+    std::vector<Header> headers;
+    bool add_content_sha256 = false, s3_style_path = false, normalize_path = false,
+         sign_session_token = false;
+  };
+  Shape shape_;
+  uint64_t same_shape_signatures_ = 0;
   internal::UrlParts url_;
   internal::QueryCanonicalizer query_;
   std::vector<std::string_view> segments_;
