@@ -425,6 +425,30 @@ TEST(Sigv4Presign, TokenIsEncodedInTheUrlAndSignedUnlessAskedNot) {
   EXPECT_NE(url.find("&X-Amz-Security-Token=tok&"), std::string::npos) << url;
 }
 
+// HexEncode (16 bytes at a time, then byte by byte) against snprintf, for every length up to 100
+// and every byte value.
+TEST(Sigv4Sha256, HexEncodeMatchesPrintf) {
+  const uint32_t seed = 1616;
+  std::mt19937 rng(seed);
+  for (size_t n = 0; n <= 100; ++n) {
+    for (int round = 0; round < 20; ++round) {
+      std::vector<uint8_t> in(n);
+      for (size_t k = 0; k < n; ++k)
+        in[k] = static_cast<uint8_t>(round < 16 ? round * 16 + k : rng());
+      std::string want;
+      char two[3];
+      for (uint8_t b : in) {
+        std::snprintf(two, sizeof(two), "%02x", b);
+        want += two;
+      }
+      std::string got(2 * n + 1, '#');
+      HexEncode(in.data(), n, &got[0]);
+      ASSERT_EQ(got.substr(0, 2 * n), want) << "seed " << seed << " length " << n;
+      ASSERT_EQ(got.back(), '#') << "wrote past 2n characters";
+    }
+  }
+}
+
 // Sha256PrefixCache resumes only after bytes it has compared: random messages that share random
 // prefixes with the previous one hash exactly like a fresh SHA-256 / HMAC, from plain and keyed
 // start states, whatever `stable` claims.
