@@ -75,7 +75,8 @@ for line in open(f"{d}/check.jsonl"):
 PY
 
 echo "timing ours (Google Benchmark, median of 5 repetitions) ..." >&2
-SIGV4_BENCH_DIR="$work" "$bench" --benchmark_filter='BM_Sign/|BM_Sha256Body/' \
+SIGV4_BENCH_DIR="$work" "$bench" \
+  --benchmark_filter='BM_Sign/|BM_SignNewSecond/|BM_SignNewShape/|BM_Sha256Body/' \
   --benchmark_repetitions=5 --benchmark_report_aggregates_only=true \
   --benchmark_format=json > "$work/ours.json" 2> /dev/null
 echo "timing botocore ..." >&2
@@ -87,14 +88,15 @@ python3 - "$work" <<'PY'
 import json, os, sys
 d = sys.argv[1]
 sizes = [1024, 16384, 262144]
-ours, sha = {}, {}
+runs = {}
 doc = json.load(open(f"{d}/ours.json"))
 for b in doc["benchmarks"]:
     if b.get("aggregate_name") != "median":
         continue
     name, size = b["run_name"].split("/")
     us = b["cpu_time"] / 1000.0 if b["time_unit"] == "ns" else b["cpu_time"]
-    (ours if name == "BM_Sign" else sha)[int(size)] = us
+    runs.setdefault(name, {})[int(size)] = us
+ours, sha = runs["BM_Sign"], runs["BM_Sha256Body"]
 peers = {}
 for line in open(f"{d}/peers.jsonl"):
     p = json.loads(line)
@@ -109,6 +111,12 @@ print(f"{'signer':34s}" + "".join(f"{s // 1024:>8d} KiB{'':22s}" for s in sizes)
 for name, v in rows:
     print(f"{name:34s}" + "".join(cell(v[s], ours[s]) + "   " for s in sizes))
 print(f"{'SHA-256 of the body (OpenSSL)':34s}" + "".join(cell(sha[s], ours[s]) + "   " for s in sizes))
+print()
+print("ours, other cases (BM_Sign above: same request shape within one second, the relay's steady "
+      "state)")
+for name, label in (("BM_SignNewSecond", "new second every signature"),
+                    ("BM_SignNewShape", "new shape + second every signature")):
+    print(f"{label:34s}" + "".join(cell(runs[name][s], ours[s]) + "   " for s in sizes))
 print()
 ctx = doc.get("context", {})
 print(f"machine: {ctx.get('num_cpus')} CPUs @ {ctx.get('mhz_per_cpu')} MHz, load average "

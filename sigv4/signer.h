@@ -27,6 +27,14 @@
 // Thread safety: a Signer is not thread-safe; use one per thread. It caches the derived signing key
 // per (secret, date, region, service) and keeps its buffers, so signing in steady state does not
 // allocate (the output vector's strings are reused when the caller passes the same vector again).
+//
+// Repeated requests are cheap: when a Sign call's method, URL, headers, access key, token, region,
+// service and flags equal the previous successful Sign's (compared byte for byte), the previous
+// canonical request is reused with the new date and payload hash written into it; and a canonical
+// request or string to sign that starts with the same whole 64-byte blocks as the previous one
+// resumes its SHA-256 after them (Sha256PrefixCache, also memcmp-checked). Within one second that
+// leaves the body's hash plus about six SHA-256 blocks; a new second re-hashes the canonical
+// request, because x-amz-date sorts before x-amz-security-token.
 #ifndef ACCEL_SIGV4_SIGNER_H_
 #define ACCEL_SIGV4_SIGNER_H_
 
