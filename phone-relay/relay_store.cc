@@ -123,6 +123,15 @@ CREATE TABLE meta(
   name TEXT PRIMARY KEY,
   value TEXT NOT NULL) WITHOUT ROWID;
 )sql",
+    // Version 4: pending.partly_uploaded now means "DynamoDB may hold an item
+    // for this second already": besides a row partly uploaded, it is set when
+    // a row is created for a second that has an upload record (kUpsertPending),
+    // so leasing need not look the record up for every row. Rows created
+    // before get it from their records here.
+    R"sql(
+UPDATE pending SET partly_uploaded = 1 WHERE partly_uploaded = 0 AND EXISTS(
+  SELECT 1 FROM uploaded u WHERE u.device = pending.device AND u.second = pending.second);
+)sql",
 };
 constexpr int kSchemaVersion = sizeof(kMigrations) / sizeof(kMigrations[0]);
 
@@ -157,9 +166,12 @@ const char* const kStmtSql[kNumStmts] = {
     "VALUES(?1,?2,?3,?4,?5,?6)",
     "SELECT resolution,count,first_t_ns,block,origin,seqs,version FROM pending "
     "WHERE device=?1 AND second=?2",
+    // partly_uploaded: kept for an existing row; a new row gets 1 when its
+    // second was uploaded before (schema version 4).
     "INSERT OR REPLACE INTO pending(device,second,resolution,count,first_t_ns,block,origin,seqs,"
     "version,changed_ns,partly_uploaded) VALUES(?1,?2,?3,?4,?5,?6,?7,?8,?9,?10,"
-    "COALESCE((SELECT partly_uploaded FROM pending WHERE device=?1 AND second=?2),0))",
+    "COALESCE((SELECT partly_uploaded FROM pending WHERE device=?1 AND second=?2),"
+    "EXISTS(SELECT 1 FROM uploaded WHERE device=?1 AND second=?2)))",
     "SELECT max_t_ns FROM devices WHERE device=?1",
     "INSERT INTO devices(device,max_t_ns) VALUES(?1,?2) "
     "ON CONFLICT(device) DO UPDATE SET max_t_ns=MAX(max_t_ns,excluded.max_t_ns)",
@@ -189,9 +201,8 @@ const char* const kStmtSql[kNumStmts] = {
 constexpr int64_t kSeekPastLeased = 32;
 
 const char kLeaseSql[] =
-    "SELECT second,resolution,count,block,origin,seqs,version,partly_uploaded,"
-    "EXISTS(SELECT 1 FROM uploaded u WHERE u.device=p.device AND u.second=p.second) "
-    "FROM pending p WHERE device=?1 AND second>?2 "
+    "SELECT second,resolution,count,block,origin,seqs,version,partly_uploaded "
+    "FROM pending WHERE device=?1 AND second>?2 "
     "AND (second<?3 OR changed_ns<=?4 OR changed_ns>?5 OR ?6) ORDER BY second";
 
 }  // namespace
@@ -903,10 +914,11 @@ Status RelayStore::LeaseRows(size_t max_rows, std::vector<PendingRow>* out,
         Status ps = ParseSeqList(s.TextView(5), &row.seqs);
         if (!ps.ok()) return ps.WithContext(options_.path + ": pending row seqs");
         row.version = s.Int(6);
-        // The merge path: partly uploaded, uploaded before, or a second whose
-        // upload record may have been pruned. The plain path's unconditional
-        // put is safe only for a second DynamoDB has never seen from us.
-        row.needs_merge = s.Int(7) != 0 || s.Int(8) != 0 || second <= next->pruned_through;
+        // The merge path: partly uploaded or uploaded before (the flag, see
+        // schema version 4), or a second whose upload record may have been
+        // pruned. The plain path's unconditional put is safe only for a
+        // second DynamoDB has never seen from us.
+        row.needs_merge = s.Int(7) != 0 || second <= next->pruned_through;
         taken_from.push_back(next);
         if (second < next->complete_before) next->last_leased = second;
       }

@@ -6,7 +6,9 @@
 //   quarantine     batches that were rejected: reason, raw bytes, time
 //   devices        newest sample time per device (the completion rule)
 //   pending        one row per (device, second): the sample block, resolution,
-//                  count, contributing seqs, a per-row version counter
+//                  count, contributing seqs, a per-row version counter, and a
+//                  flag set once DynamoDB may hold an item for the second (the
+//                  row was partly uploaded, or its second has an upload record)
 //   uploaded       (device, second) -> seqs and count DynamoDB acknowledged,
 //                  kept for a retention horizon after the upload (late samples
 //                  take the merge path)

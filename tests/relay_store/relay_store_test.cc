@@ -604,6 +604,48 @@ TEST(RelayStoreTest, VersionOneDatabaseMigratesWithAConservativeWatermark) {
   for (const PendingRow& r : rows) EXPECT_TRUE(r.needs_merge);
 }
 
+// Version 4 keeps "its second was uploaded before" in the pending row's flag
+// (set when the row is created) instead of looking the upload record up on
+// every lease. A version 3 database gets the flag from its records: a late
+// row for an uploaded second still takes the merge path after the upgrade.
+TEST(RelayStoreTest, VersionThreeDatabaseMigratesUploadRecordsIntoTheMergeFlag) {
+  ScratchDir dir;
+  const std::string path = dir.File("relay.db");
+  ManualClock clock(kT0 + 100 * kSec, 0);
+  {
+    auto store = OpenStore(path, &clock);
+    MustIngest(store.get(), "w", 1, MakeBatch("w", 1, Walk(kT0, 100, 20000000, 1)));
+    std::vector<PendingRow> rows;
+    ASSERT_TRUE(store->LeaseRows(25, &rows, true).ok());
+    ASSERT_EQ(rows.size(), 2u);
+    for (const PendingRow& r : rows) ASSERT_TRUE(store->AckUploaded(r, r.seqs, r.count).ok());
+    // Late samples for the uploaded second S, and a new second S+2.
+    MustIngest(store.get(), "w", 2, MakeBatch("w", 2, Walk(kT0 + 5000000, 1, 1, 2)));
+    MustIngest(store.get(), "w", 3, MakeBatch("w", 3, Walk(kT0 + 2 * kSec, 10, 20000000, 3)));
+    std::vector<PendingRow> left;
+    ASSERT_TRUE(store->ListPendingRows(&left).ok());
+    ASSERT_EQ(left.size(), 2u);
+    EXPECT_TRUE(left[0].needs_merge);  // set on creation (version 4)
+    EXPECT_FALSE(left[1].needs_merge);
+  }
+  // As a version 3 relay left it: the flag only for partly uploaded rows.
+  sqlite3* db = nullptr;
+  ASSERT_EQ(sqlite3_open(path.c_str(), &db), SQLITE_OK);
+  ASSERT_EQ(sqlite3_exec(db, "UPDATE pending SET partly_uploaded=0; PRAGMA user_version=3", nullptr,
+                         nullptr, nullptr),
+            SQLITE_OK);
+  sqlite3_close(db);
+  auto store = OpenStore(path, &clock);
+  ASSERT_NE(store, nullptr);
+  std::vector<PendingRow> rows;
+  ASSERT_TRUE(store->LeaseRows(25, &rows, true).ok());
+  ASSERT_EQ(rows.size(), 2u);
+  EXPECT_EQ(rows[0].second, kT0 / kSec);
+  EXPECT_TRUE(rows[0].needs_merge);
+  EXPECT_EQ(rows[1].second, kT0 / kSec + 2);
+  EXPECT_FALSE(rows[1].needs_merge);
+}
+
 TEST(RelayStoreTest, QuarantinedRowLeavesPendingButIsKept) {
   ScratchDir dir;
   auto store = OpenStore(dir.File("relay.db"));
@@ -690,7 +732,7 @@ TEST(RelayStoreTest, SchemaVersionAndDurabilitySettings) {
     sqlite3_finalize(s);
     return v;
   };
-  EXPECT_EQ(pragma("PRAGMA user_version"), "3");
+  EXPECT_EQ(pragma("PRAGMA user_version"), "4");
   EXPECT_EQ(pragma("PRAGMA journal_mode"), "wal");
   // A database from a newer relay is refused, not downgraded.
   ASSERT_EQ(sqlite3_exec(db, "PRAGMA user_version=99", nullptr, nullptr, nullptr), SQLITE_OK);
