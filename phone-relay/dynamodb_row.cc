@@ -16,16 +16,31 @@ uint32_t DeviceSlot(std::string_view device_id) {
   return static_cast<uint32_t>(1 + h % 999999);
 }
 
-std::string SortKeyText(int64_t second, uint32_t slot) {
-  char buf[48];
-  if (second >= 0) {
-    std::snprintf(buf, sizeof buf, "%lld.%06u", static_cast<long long>(second), slot);
-  } else {
+void AppendSortKeyText(int64_t second, uint32_t slot, std::string* out) {
+  // No printf: this runs once per row of every request.
+  char buf[32];
+  char* p = buf;
+  uint32_t frac = slot;
+  unsigned long long whole = static_cast<unsigned long long>(second);
+  if (second < 0) {
     // S + f with S < 0 is -((|S| - 1) + (1 - f)).
-    unsigned long long mag = static_cast<unsigned long long>(-(second + 1));
-    std::snprintf(buf, sizeof buf, "-%llu.%06u", mag, 1000000u - slot);
+    *p++ = '-';
+    whole = static_cast<unsigned long long>(-(second + 1));
+    frac = 1000000u - slot;
   }
-  return buf;
+  p = std::to_chars(p, buf + sizeof buf, whole).ptr;
+  *p++ = '.';
+  for (int k = 5; k >= 0; --k) {
+    p[k] = static_cast<char>('0' + frac % 10);
+    frac /= 10;
+  }
+  out->append(buf, p + 6);
+}
+
+std::string SortKeyText(int64_t second, uint32_t slot) {
+  std::string out;
+  AppendSortKeyText(second, slot, &out);
+  return out;
 }
 
 Status ParseSortKey(std::string_view text, int64_t* second, uint32_t* slot) {
@@ -62,15 +77,42 @@ Status ParseSortKey(std::string_view text, int64_t* second, uint32_t* slot) {
   return Status::OK();
 }
 
+void AppendExactDecimal(double v, std::string* out) {
+  // Every row of a device carries the same resolution: the last text is
+  // reused (compared bit for bit, so -0.0 and 0.0 stay apart).
+  thread_local uint64_t last_bits = 0;
+  thread_local std::string last_text = "0";
+  uint64_t bits;
+  std::memcpy(&bits, &v, sizeof bits);
+  if (bits != last_bits) {
+    char buf[400];
+    auto r = std::to_chars(buf, buf + sizeof buf, v, std::chars_format::fixed);
+    last_text = r.ec == std::errc() ? std::string(buf, r.ptr) : std::string("0");
+    last_bits = bits;
+  }
+  out->append(last_text);
+}
+
 std::string ExactDecimal(double v) {
-  char buf[400];
-  auto r = std::to_chars(buf, buf + sizeof buf, v, std::chars_format::fixed);
-  if (r.ec != std::errc()) return "0";
-  return std::string(buf, r.ptr);
+  std::string out;
+  AppendExactDecimal(v, &out);
+  return out;
 }
 
 namespace {
 constexpr char kB64[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+
+// The two base64 characters of every 12-bit value: one lookup per 1.5 bytes.
+struct Base64Pairs {
+  char pair[4096][2] = {};
+  constexpr Base64Pairs() {
+    for (int v = 0; v < 4096; ++v) {
+      pair[v][0] = kB64[v >> 6];
+      pair[v][1] = kB64[v & 63];
+    }
+  }
+};
+constexpr Base64Pairs kB64Pairs;
 }  // namespace
 
 void AppendBase64(std::string_view in, std::string* out) {
@@ -82,10 +124,8 @@ void AppendBase64(std::string_view in, std::string* out) {
   size_t i = 0;
   for (; i + 3 <= n; i += 3) {
     uint32_t v = (uint32_t(p[i]) << 16) | (uint32_t(p[i + 1]) << 8) | p[i + 2];
-    o[0] = kB64[v >> 18];
-    o[1] = kB64[(v >> 12) & 63];
-    o[2] = kB64[(v >> 6) & 63];
-    o[3] = kB64[v & 63];
+    std::memcpy(o, kB64Pairs.pair[v >> 12], 2);
+    std::memcpy(o + 2, kB64Pairs.pair[v & 0xfff], 2);
     o += 4;
   }
   if (i < n) {
@@ -138,21 +178,26 @@ Status DecodeBase64(std::string_view in, std::string* out) {
 
 namespace {
 
-// A JSON string literal (quotes and escapes).
+// A JSON string literal (quotes and escapes). Runs of plain characters are
+// appended whole.
 void AppendJsonStr(std::string_view s, std::string* out) {
   out->push_back('"');
-  for (unsigned char c : s) {
+  size_t plain = 0;  // start of the run not appended yet
+  for (size_t i = 0; i < s.size(); ++i) {
+    const unsigned char c = static_cast<unsigned char>(s[i]);
+    if (c != '"' && c != '\\' && c >= 0x20) continue;
+    out->append(s.data() + plain, i - plain);
+    plain = i + 1;
     if (c == '"' || c == '\\') {
       out->push_back('\\');
       out->push_back(static_cast<char>(c));
-    } else if (c < 0x20) {
+    } else {
       char buf[8];
       std::snprintf(buf, sizeof buf, "\\u%04x", c);
       out->append(buf);
-    } else {
-      out->push_back(static_cast<char>(c));
     }
   }
+  out->append(s.data() + plain, s.size() - plain);
   out->push_back('"');
 }
 
@@ -186,7 +231,7 @@ void AppendItemJson(const RowItem& item, std::string* out) {
   out->append("{\"id\":{\"S\":");
   AppendJsonStr(item.identity_id, out);
   out->append("},\"t\":{\"N\":\"");
-  out->append(SortKeyText(item.second, DeviceSlot(item.device_id)));
+  AppendSortKeyText(item.second, DeviceSlot(item.device_id), out);
   out->append("\"},\"d\":{\"S\":");
   AppendJsonStr(item.device_id, out);
   out->append("},\"n\":{\"N\":\"");
@@ -194,7 +239,7 @@ void AppendItemJson(const RowItem& item, std::string* out) {
   out->append("\"},\"s\":{\"B\":\"");
   AppendBase64(item.block, out);
   out->append("\"},\"r\":{\"N\":\"");
-  out->append(ExactDecimal(item.resolution_g));
+  AppendExactDecimal(item.resolution_g, out);
   out->append("\"},\"f\":{\"N\":\"");
   AppendInt(kRowFormatVersion, out);
   out->append("\"},\"b\":{\"NS\":[");

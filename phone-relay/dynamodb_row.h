@@ -34,21 +34,24 @@ inline constexpr size_t kMaxBatchWriteItems = 25;
 uint32_t DeviceSlot(std::string_view device_id);
 // Exact decimal text of second + slot * 1e-6: "1657533977.004211".
 std::string SortKeyText(int64_t second, uint32_t slot);
+void AppendSortKeyText(int64_t second, uint32_t slot, std::string* out);
 // Inverse: second and slot from the text, also in DynamoDB's normalised form
 // (trailing zeros dropped: "1700000000.00508"); the error names the text.
 Status ParseSortKey(std::string_view text, int64_t* second, uint32_t* slot);
 
 // Shortest fixed-point decimal that reads back to exactly `v` ("0.00006103515625").
 std::string ExactDecimal(double v);
+void AppendExactDecimal(double v, std::string* out);
 
 // Standard base64 (RFC 4648, with padding).
 void AppendBase64(std::string_view in, std::string* out);
 Status DecodeBase64(std::string_view in, std::string* out);
 
-// The attribute values of one item.
+// The attribute values of one item. The strings are views (no copy per row):
+// what they point at must outlive the item.
 struct RowItem {
-  std::string identity_id;
-  std::string device_id;
+  std::string_view identity_id;
+  std::string_view device_id;
   int64_t second = 0;
   uint32_t count = 0;
   std::string_view block;  // raw bytes (base64-encoded on output)

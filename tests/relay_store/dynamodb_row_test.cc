@@ -34,6 +34,12 @@ TEST(DynamoDbRowTest, SortKeyTextIsExactAndParsesBack) {
   EXPECT_EQ(SortKeyText(1657533977, 4211), "1657533977.004211");
   EXPECT_EQ(SortKeyText(0, 999999), "0.999999");
   EXPECT_EQ(SortKeyText(-1, 1), "-0.999999");  // -1 + 0.000001
+  EXPECT_EQ(SortKeyText(-2, 999999), "-1.000001");
+  EXPECT_EQ(SortKeyText(INT64_MAX, 7), "9223372036854775807.000007");
+  EXPECT_EQ(SortKeyText(INT64_MIN, 7), "-9223372036854775807.999993");
+  std::string appended = "t=";
+  AppendSortKeyText(1700000000, 10, &appended);
+  EXPECT_EQ(appended, "t=1700000000.000010");
   for (int64_t s : {int64_t{0}, int64_t{1}, int64_t{1700000000}, int64_t{-1}, int64_t{-12345}}) {
     for (uint32_t slot : {1u, 500000u, 999999u}) {
       int64_t s2;
@@ -82,11 +88,44 @@ TEST(DynamoDbRowTest, Base64RoundTripsEveryLength) {
   EXPECT_FALSE(DecodeBase64("Zm*=", &out).ok());
 }
 
+// The table-driven encoder against the textbook one, six bits at a time.
+TEST(DynamoDbRowTest, Base64MatchesABitByBitEncoder) {
+  const char* alphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+  std::mt19937 rng(11);
+  for (size_t n = 0; n < 200; ++n) {
+    std::string in(n, '\0');
+    for (char& c : in) c = static_cast<char>(rng());
+    if (n == 3) in = std::string("\xff\xff\xff", 3);  // the table's last entry
+    std::string want;
+    for (size_t bit = 0; bit < n * 8; bit += 6) {
+      int v = 0;
+      for (size_t b = bit; b < bit + 6; ++b)
+        v = v * 2 + (b < n * 8 ? (static_cast<unsigned char>(in[b / 8]) >> (7 - b % 8)) & 1 : 0);
+      want.push_back(alphabet[v]);
+    }
+    while (want.size() % 4) want.push_back('=');
+    std::string got = "prefix";
+    AppendBase64(in, &got);
+    ASSERT_EQ(got, "prefix" + want) << n;
+  }
+}
+
 TEST(DynamoDbRowTest, ExactDecimalReadsBack) {
   EXPECT_EQ(ExactDecimal(1.0 / 16384), "0.00006103515625");
   EXPECT_EQ(ExactDecimal(0.25), "0.25");
   EXPECT_EQ(ExactDecimal(1), "1");
   EXPECT_EQ(std::stod(ExactDecimal(0.1)), 0.1);
+  // The last text is reused only for the very same value.
+  for (int i = 0; i < 3; ++i) {
+    EXPECT_EQ(ExactDecimal(0.0), "0");
+    EXPECT_EQ(ExactDecimal(-0.0), "-0");
+    EXPECT_EQ(ExactDecimal(1.0 / 16384), "0.00006103515625");
+    EXPECT_EQ(ExactDecimal(1.0 / 16384), "0.00006103515625");
+    EXPECT_EQ(ExactDecimal(1.0 / 8192), "0.0001220703125");
+  }
+  std::string out = "r=";
+  AppendExactDecimal(0.5, &out);
+  EXPECT_EQ(out, "r=0.5");
 }
 
 TEST(DynamoDbRowTest, BatchWriteBodyIsValidJsonWithEveryAttribute) {
@@ -95,7 +134,7 @@ TEST(DynamoDbRowTest, BatchWriteBodyIsValidJsonWithEveryAttribute) {
   ASSERT_TRUE(EncodeSecondBlock(1700000000, Resolution::kDefaultStepG, samples, &block).ok());
   std::vector<uint64_t> seqs = {4, 5};
   RowItem item;
-  item.identity_id = "us-east-1:\"quoted\"\\id";
+  item.identity_id = "us-east-1:\"quoted\"\\id\x01\tend";
   item.device_id = "watch-1";
   item.second = 1700000000;
   item.count = 50;
@@ -110,7 +149,7 @@ TEST(DynamoDbRowTest, BatchWriteBodyIsValidJsonWithEveryAttribute) {
   auto& puts = j["RequestItems"]["accel-rows"];
   ASSERT_EQ(puts.size(), 2u);
   auto& it = puts[0]["PutRequest"]["Item"];
-  EXPECT_EQ(it["id"]["S"], item.identity_id);
+  EXPECT_EQ(it["id"]["S"].get<std::string>(), std::string(item.identity_id));
   EXPECT_EQ(it["t"]["N"], SortKeyText(1700000000, DeviceSlot("watch-1")));
   EXPECT_EQ(it["d"]["S"], "watch-1");
   EXPECT_EQ(it["n"]["N"], "50");
