@@ -1378,16 +1378,167 @@ ACCEL_INLINE Status ReadRice(bitio::BitReader* r, int k, uint64_t* out) {
   return Status::OK();
 }
 
-// zigzag^-1 of a block's values in place (the vector units do 4 at a time;
-// values past the block's length are junk nobody reads).
-ACCEL_INLINE void UnZigZagBlock(uint64_t* v) {
-  for (size_t i = 0; i < kRiceBlock; ++i) v[i] = (v[i] >> 1) ^ (0 - (v[i] & 1));
+// zigzag^-1 of a block's values (the vector units do 4 at a time; values
+// past the block's length are zeros nobody reads).
+ACCEL_INLINE void UnZigZagBlock(const uint64_t* v, uint64_t* r) {
+  for (size_t i = 0; i < kRiceBlock; ++i) r[i] = (v[i] >> 1) ^ (0 - (v[i] & 1));
+}
+
+// What the vector path of an axis needs: the index range and the lattice.
+struct AxisVec {
+  int32_t klo, khi;
+  int64_t scale, offset;
+};
+
+typedef int32_t V8i __attribute__((vector_size(32)));
+typedef uint32_t V8u __attribute__((vector_size(32)));
+
+// Inclusive prefix sums of 8 lanes, in place (a pointer: vector arguments
+// would change the baseline clone's ABI).
+ACCEL_INLINE void Prefix8(V8i* v) {
+  const V8i z = {0, 0, 0, 0, 0, 0, 0, 0};
+  V8i x = *v;
+  x += __builtin_shuffle(z, x, V8i{0, 8, 9, 10, 11, 12, 13, 14});
+  x += __builtin_shuffle(z, x, V8i{0, 0, 8, 9, 10, 11, 12, 13});
+  x += __builtin_shuffle(z, x, V8i{0, 0, 0, 0, 8, 9, 10, 11});
+  *v = x;
+}
+
+// A full block of one axis with its indices in vector lanes: from the zigzag
+// residuals zz[16], the prefix sums from *k and *d and their range check,
+// then the counts stored 16 samples from dst on. In 32-bit lanes, so only
+// when every residual is below 2^20 in magnitude: then with *k in range and
+// |*d| <= 2^23 (the difference of two indices in range) no sum leaves 32
+// bits. False, with nothing stored and *k, *d unchanged, when a residual or
+// an index is outside that: the scalar loop then decodes the block (and
+// finds the error, if any).
+template <bool kOrder2, bool kLattice>
+ACCEL_INLINE bool AxisBlock16(const uint64_t* zz, uint64_t* k, uint64_t* d, const AxisVec& av,
+                              char* dst) {
+  uint64_t wide = 0;
+  for (size_t j = 0; j < kRiceBlock; ++j) wide |= zz[j];
+  if (wide >= (uint64_t{1} << 21)) return false;
+  uint32_t z32[kRiceBlock];
+  for (size_t j = 0; j < kRiceBlock; ++j) z32[j] = static_cast<uint32_t>(zz[j]);
+  const int32_t k0 = static_cast<int32_t>(static_cast<int64_t>(*k));
+  const int32_t d0 = static_cast<int32_t>(static_cast<int64_t>(*d));
+  V8i kc = {k0, k0, k0, k0, k0, k0, k0, k0}, dc = {d0, d0, d0, d0, d0, d0, d0, d0};
+  const V8i lo = {av.klo, av.klo, av.klo, av.klo, av.klo, av.klo, av.klo, av.klo};
+  const V8i hi = {av.khi, av.khi, av.khi, av.khi, av.khi, av.khi, av.khi, av.khi};
+  const V8u one = {1, 1, 1, 1, 1, 1, 1, 1};
+  V8i kv[2], out_of_range = {0, 0, 0, 0, 0, 0, 0, 0};
+  for (int h = 0; h < 2; ++h) {
+    V8u zv;
+    std::memcpy(&zv, z32 + 8 * h, sizeof zv);
+    V8i rv = reinterpret_cast<V8i>((zv >> 1) ^ (0 - (zv & one)));
+    Prefix8(&rv);
+    if constexpr (kOrder2) {
+      V8i dv = rv + dc;
+      dc = __builtin_shuffle(dv, V8i{7, 7, 7, 7, 7, 7, 7, 7});
+      Prefix8(&dv);
+      kv[h] = dv + kc;
+    } else {
+      kv[h] = rv + kc;
+    }
+    kc = __builtin_shuffle(kv[h], V8i{7, 7, 7, 7, 7, 7, 7, 7});
+    out_of_range |= (kv[h] < lo) | (kv[h] > hi);
+  }
+  typedef uint64_t V4u64 __attribute__((vector_size(32)));
+  const V4u64 oor = reinterpret_cast<V4u64>(out_of_range);
+  if ((oor[0] | oor[1] | oor[2] | oor[3]) != 0) return false;
+  int32_t kk[kRiceBlock];
+  std::memcpy(kk, &kv[0], sizeof kv[0]);
+  std::memcpy(kk + 8, &kv[1], sizeof kv[1]);
+  for (size_t j = 0; j < kRiceBlock; ++j) {
+    const int32_t c = kLattice ? static_cast<int32_t>((kk[j] * av.scale + av.offset) >> 32) : kk[j];
+    std::memcpy(dst + j * sizeof(QSample), &c, sizeof c);
+  }
+  *k = static_cast<uint64_t>(static_cast<int64_t>(kk[kRiceBlock - 1]));
+  if constexpr (kOrder2) *d = static_cast<uint64_t>(static_cast<int64_t>(dc[0]));
+  return true;
+}
+
+// The Rice codes (parameter k <= 31) of one block of len values into zz,
+// from bit position pos of the bytes at base, which hold a whole block and an
+// 8-byte window beyond it (no end checks); returns the position after them.
+// Each code is read from the 8 bytes holding its first bit, shifted down (57
+// bits or more): unary part, stop bit and k low bits are at most 55 bits.
+// When k <= 10, two codes of at most 28 bits come from one window. A
+// function of its own, so that the loop has the registers to itself.
+ACCEL_CODEC_CLONES __attribute__((noinline)) uint64_t ReadBlockFast(const char* base, uint64_t pos,
+                                                                    int k, size_t len,
+                                                                    uint64_t* zz) {
+  auto peek = [&]() __attribute__((always_inline)) {
+    uint64_t w;
+    std::memcpy(&w, base + (pos >> 3), 8);
+#if __BYTE_ORDER__ != __ORDER_LITTLE_ENDIAN__
+    w = __builtin_bswap64(w);
+#endif
+    return w >> (pos & 7);
+  };
+  auto take = [&](int n) __attribute__((always_inline)) {  // n <= 64
+    uint64_t v;
+    if (n <= 56) {
+      v = n == 0 ? 0 : peek() & (~uint64_t{0} >> (64 - n));
+    } else {
+      v = peek() & 0xFFFFFFFFu;
+      pos += 32;
+      v |= (peek() & (~uint64_t{0} >> (96 - n))) << 32;
+      n -= 32;
+    }
+    pos += static_cast<uint64_t>(n);
+    return v;
+  };
+  const uint64_t mask = (uint64_t{1} << k) - 1;
+  const uint64_t k1 = static_cast<uint64_t>(k) + 1;
+  // Any code: unary part, stop bit and k low bits, or an escape (24 zeros,
+  // the value's length and its bits below the top one).
+  auto one = [&](size_t i) __attribute__((always_inline)) {
+    const uint64_t w = peek();
+    const int q = __builtin_ctzll(w | (uint64_t{1} << kEscapeQuotient));
+    if (__builtin_expect(q < kEscapeQuotient, 1)) {
+      zz[i] = (static_cast<uint64_t>(q) << k) | ((w >> (q + 1)) & mask);
+      pos += static_cast<uint64_t>(q) + k1;
+    } else {
+      pos += kEscapeQuotient;
+      const int bits = static_cast<int>(take(6)) + 1;
+      zz[i] = (uint64_t{1} << (bits - 1)) | take(bits - 1);
+    }
+  };
+  size_t i = 0;
+  if (k <= 10) {
+    // q < t: a code of at most 28 bits, not an escape.
+    const int t = std::min(kEscapeQuotient, 28 - k);
+    const uint64_t stop = uint64_t{1} << t;
+    for (; i + 2 <= len; i += 2) {
+      uint64_t w = peek();
+      int q = __builtin_ctzll(w | stop);
+      if (__builtin_expect(q < t, 1)) {
+        zz[i] = (static_cast<uint64_t>(q) << k) | ((w >> (q + 1)) & mask);
+        const uint64_t n = static_cast<uint64_t>(q) + k1;
+        pos += n;
+        w >>= n;  // 29 or more bits left in the window
+      } else {
+        one(i);
+        w = peek();
+      }
+      q = __builtin_ctzll(w | stop);
+      if (__builtin_expect(q < t, 1)) {
+        zz[i + 1] = (static_cast<uint64_t>(q) << k) | ((w >> (q + 1)) & mask);
+        pos += static_cast<uint64_t>(q) + k1;
+      } else {
+        one(i + 1);
+      }
+    }
+  }
+  for (; i < len; ++i) one(i);
+  return pos;
 }
 
 // Decodes one stream of m residuals block by block: a block's zigzag values
 // go to a small array (the bit reading runs alone in a tight loop), then
-// sink(i0, residuals, len) takes residuals i0 .. i0 + len - 1 (zigzag
-// undone, as uint64_t) and returns false to
+// sink(i0, values, len) takes the zigzag values of residuals i0 .. i0 + len
+// - 1 and returns false to
 // stop (it reports its own error). A block is read whole before the sink sees
 // it, and the sink sees it before the next block's parameter code is read,
 // so errors come in stream order.
@@ -1434,36 +1585,8 @@ ACCEL_INLINE Status DecodeStream(bitio::BitReader* r, size_t m, int stream, size
           continue;
         }
         const int k = mode - 1;
-        const uint64_t mask = (uint64_t{1} << k) - 1;
-        // An escape: 24 zeros, the value's length and its bits below the top one.
-        auto escape = [&](size_t i) __attribute__((always_inline)) {
-          rb.Consume(kEscapeQuotient);
-          const int bits = static_cast<int>(rb.Take(6)) + 1;
-          zz[i] = (uint64_t{1} << (bits - 1)) | rb.Take(bits - 1);
-        };
         if (k <= 31) {
-          // Unary part, stop bit and k low bits: at most 55 bits, in the 57
-          // bits of one window. Codes of at most 28 bits (k <= 4) come two
-          // to a window.
-          auto one = [&](uint64_t w, size_t i) __attribute__((always_inline)) {
-            const int q = __builtin_ctzll(w | (uint64_t{1} << kEscapeQuotient));
-            if (__builtin_expect(q < kEscapeQuotient, 1)) {
-              zz[i] = (static_cast<uint64_t>(q) << k) | ((w >> (q + 1)) & mask);
-              rb.Consume(q + 1 + k);
-              return q + 1 + k;
-            }
-            escape(i);
-            return 64;  // the window is used up
-          };
-          size_t i = 0;
-          if (k <= 4) {
-            for (; i + 2 <= len; i += 2) {
-              const uint64_t w = rb.Peek();
-              const int used = one(w, i);
-              one(used < 64 ? w >> used : rb.Peek(), i + 1);
-            }
-          }
-          for (; i < len; ++i) one(rb.Peek(), i);
+          rb.set_consumed_bits(ReadBlockFast(rb.span_begin(), rb.consumed_bits(), k, len, zz));
         } else {
           for (size_t i = 0; i < len; ++i) {
             const int q = __builtin_ctzll(rb.Peek() | (uint64_t{1} << kEscapeQuotient));
@@ -1471,11 +1594,12 @@ ACCEL_INLINE Status DecodeStream(bitio::BitReader* r, size_t m, int stream, size
               rb.Consume(q + 1);
               zz[i] = (static_cast<uint64_t>(q) << k) | rb.Take(k);
             } else {
-              escape(i);
+              rb.Consume(kEscapeQuotient);
+              const int bits = static_cast<int>(rb.Take(6)) + 1;
+              zz[i] = (uint64_t{1} << (bits - 1)) | rb.Take(bits - 1);
             }
           }
         }
-        UnZigZagBlock(zz);
         if (!sink(b, zz, len)) return Status::OK();
       }
       continue;  // the Burst hands its position back to the reader
@@ -1497,7 +1621,6 @@ ACCEL_INLINE Status DecodeStream(bitio::BitReader* r, size_t m, int stream, size
     } else {
       const int k = mode - 1;
       for (size_t i = 0; i < len; ++i) ACCEL_RETURN_IF_ERROR(ReadRice(r, k, &zz[i]));
-      UnZigZagBlock(zz);
       if (!sink(b, zz, len)) return Status::OK();
     }
     if (r->Overrun())
@@ -1616,8 +1739,10 @@ Status DecodeBody(std::string_view body, size_t base_offset, int64_t first_t_ns,
           &r, m, 0, bits_offset,
           [&](size_t i0, const uint64_t* zz, size_t len) __attribute__((always_inline)) {
             QSample* o = out + i0 + 1;
+            uint64_t rs[kRiceBlock];
+            UnZigZagBlock(zz, rs);
             for (size_t j = 0; j < len; ++j) {
-              const uint64_t res = zz[j];
+              const uint64_t res = rs[j];
               if constexpr (decltype(delta_t)::value) {
                 q += res;
               } else {
@@ -1671,18 +1796,24 @@ Status DecodeBody(std::string_view body, size_t base_offset, int64_t first_t_ns,
       dst += sizeof(QSample);
     };
     put(k);
+    const AxisVec av{static_cast<int32_t>(klo), static_cast<int32_t>(khi), lat_scale, lat_offset};
     const size_t stream_offset = bits_offset + r.consumed_bits() / 8;
     // One loop per predictor order and lattice use (no tests per value).
     auto decode = [&](auto order2, auto lattice) __attribute__((always_inline)) {
       return DecodeStream(
           &r, m, 1 + a, bits_offset,
           [&](size_t i0, const uint64_t* zz, size_t len) __attribute__((always_inline)) {
+            if (len == kRiceBlock && AxisBlock16<decltype(order2)::value, decltype(lattice)::value>(
+                                         zz, &k, &d, av, dst)) {
+              dst += kRiceBlock * sizeof(QSample);
+              return true;
+            }
             for (size_t j = 0; j < len; ++j) {
               if constexpr (decltype(order2)::value) {
-                d += zz[j];
+                d += static_cast<uint64_t>(UnZigZag(zz[j]));
                 k += d;
               } else {
-                k += zz[j];
+                k += static_cast<uint64_t>(UnZigZag(zz[j]));
               }
               if (__builtin_expect(k - static_cast<uint64_t>(klo) > k_span, 0)) {
                 bad = i0 + j + 1;

@@ -363,6 +363,10 @@ class BitReader {
     }
     // Bits consumed from the start of the span, for error messages.
     __attribute__((always_inline)) uint64_t consumed_bits() const { return pos_; }
+    // The position as a bit index from span_begin(), for a loop that reads
+    // 8-byte windows itself and hands the position back.
+    __attribute__((always_inline)) const char* span_begin() const { return begin_; }
+    __attribute__((always_inline)) void set_consumed_bits(uint64_t pos) { pos_ = pos; }
 
    private:
     BitReader* r_;
