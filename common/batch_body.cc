@@ -1551,7 +1551,7 @@ constexpr size_t kFastBlockBytes = 200;
 
 template <typename Sink>
 ACCEL_INLINE Status DecodeStream(bitio::BitReader* r, size_t m, int stream, size_t base_offset,
-                                 Sink sink) {
+                                 bool fast, Sink sink) {
   int prev = 0;
   size_t block_no = 0;
   auto bad_code = [&](size_t block_offset) {
@@ -1567,7 +1567,7 @@ ACCEL_INLINE Status DecodeStream(bitio::BitReader* r, size_t m, int stream, size
   uint64_t zz[kRiceBlock] = {};
   size_t b = 0;
   while (b < m) {
-    if (r->unread_bytes() >= kFastBlockBytes) {
+    if (fast && r->unread_bytes() >= kFastBlockBytes) {
       bitio::BitReader::Burst rb(r);
       for (; b < m && rb.ahead() >= kFastBlockBytes; b += kRiceBlock, ++block_no) {
         const size_t len = std::min(kRiceBlock, m - b);
@@ -1658,7 +1658,8 @@ Status ReadVarint(bitio::ByteReader* br, const char* field, uint64_t* v) {
 
 ACCEL_CODEC_CLONES
 Status DecodeBody(std::string_view body, size_t base_offset, int64_t first_t_ns, size_t n,
-                  QSample* out) {
+                  QSample* out, bool general_paths_only) {
+  const bool fast = !general_paths_only;
   bitio::ByteReader br(body, base_offset);
   uint8_t modes = 0;
   if (!br.GetByte(&modes)) return Status::Corruption(Where(br.offset(), "modes") + "body is empty");
@@ -1737,7 +1738,7 @@ Status DecodeBody(std::string_view body, size_t base_offset, int64_t first_t_ns,
     auto decode = [&](auto delta_t) __attribute__((always_inline)) {
       return DecodeStream(
           &r, m, 0, bits_offset,
-          [&](size_t i0, const uint64_t* zz, size_t len) __attribute__((always_inline)) {
+          fast, [&](size_t i0, const uint64_t* zz, size_t len) __attribute__((always_inline)) {
             QSample* o = out + i0 + 1;
             uint64_t rs[kRiceBlock];
             UnZigZagBlock(zz, rs);
@@ -1802,9 +1803,10 @@ Status DecodeBody(std::string_view body, size_t base_offset, int64_t first_t_ns,
     auto decode = [&](auto order2, auto lattice) __attribute__((always_inline)) {
       return DecodeStream(
           &r, m, 1 + a, bits_offset,
-          [&](size_t i0, const uint64_t* zz, size_t len) __attribute__((always_inline)) {
-            if (len == kRiceBlock && AxisBlock16<decltype(order2)::value, decltype(lattice)::value>(
-                                         zz, &k, &d, av, dst)) {
+          fast, [&](size_t i0, const uint64_t* zz, size_t len) __attribute__((always_inline)) {
+            if (fast && len == kRiceBlock &&
+                AxisBlock16<decltype(order2)::value, decltype(lattice)::value>(zz, &k, &d, av,
+                                                                               dst)) {
               dst += kRiceBlock * sizeof(QSample);
               return true;
             }

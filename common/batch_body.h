@@ -80,9 +80,11 @@ void EncodeBody(const QSample* samples, size_t n, std::string* out, EncoderState
 
 // Decodes a body of exactly `body.size()` bytes holding `n` >= 1 samples
 // whose first timestamp is `first_t_ns`. `base_offset` is the body's offset in
-// the enclosing file, used in error messages.
+// the enclosing file, used in error messages. `general_paths_only` (tests)
+// skips the fast paths (whole blocks from 8-byte windows, axis blocks in
+// vector lanes), which must give the same samples and the same errors.
 Status DecodeBody(std::string_view body, size_t base_offset, int64_t first_t_ns, size_t n,
-                  QSample* out);
+                  QSample* out, bool general_paths_only = false);
 
 }  // namespace batch_internal
 }  // namespace accel
