@@ -928,7 +928,9 @@ ACCEL_CODEC_CLONES bool IndexValues(AxisView v, size_t n, const Lattice& lat, in
       const V4i f_lo = __builtin_convertvector(kd * vs + lo, V4i);
       const V4i f_hi = __builtin_convertvector(kd * vs + hi, V4i);
       const V4i ok = (f_lo == f_hi) & (f_lo == c + c_lift);
-      if (__builtin_expect((ok[0] & ok[1] & ok[2] & ok[3]) != 0, 1)) {
+      typedef uint64_t V2u64 __attribute__((vector_size(16)));
+      const V2u64 ok2 = reinterpret_cast<V2u64>(ok);  // every lane -1: both halves all ones
+      if (__builtin_expect((ok2[0] & ok2[1]) == ~uint64_t{0}, 1)) {
         std::memcpy(k + i, &kk, sizeof kk);
       } else {
         for (size_t j = i; j < i + 4; ++j)
@@ -1378,93 +1380,12 @@ ACCEL_INLINE Status ReadRice(bitio::BitReader* r, int k, uint64_t* out) {
   return Status::OK();
 }
 
-// zigzag^-1 of a block's values (the vector units do 4 at a time; values
-// past the block's length are zeros nobody reads).
-ACCEL_INLINE void UnZigZagBlock(const uint64_t* v, uint64_t* r) {
-  for (size_t i = 0; i < kRiceBlock; ++i) r[i] = (v[i] >> 1) ^ (0 - (v[i] & 1));
-}
-
-// What the vector path of an axis needs: the index range and the lattice.
-struct AxisVec {
-  int32_t klo, khi;
-  int64_t scale, offset;
-};
-
-typedef int32_t V8i __attribute__((vector_size(32)));
-typedef uint32_t V8u __attribute__((vector_size(32)));
-
-// Inclusive prefix sums of 8 lanes, in place (a pointer: vector arguments
-// would change the baseline clone's ABI).
-ACCEL_INLINE void Prefix8(V8i* v) {
-  const V8i z = {0, 0, 0, 0, 0, 0, 0, 0};
-  V8i x = *v;
-  x += __builtin_shuffle(z, x, V8i{0, 8, 9, 10, 11, 12, 13, 14});
-  x += __builtin_shuffle(z, x, V8i{0, 0, 8, 9, 10, 11, 12, 13});
-  x += __builtin_shuffle(z, x, V8i{0, 0, 0, 0, 8, 9, 10, 11});
-  *v = x;
-}
-
-// A full block of one axis with its indices in vector lanes: from the zigzag
-// residuals zz[16], the prefix sums from *k and *d and their range check,
-// then the counts stored 16 samples from dst on. In 32-bit lanes, so only
-// when every residual is below 2^20 in magnitude: then with *k in range and
-// |*d| <= 2^23 (the difference of two indices in range) no sum leaves 32
-// bits. False, with nothing stored and *k, *d unchanged, when a residual or
-// an index is outside that: the scalar loop then decodes the block (and
-// finds the error, if any).
-template <bool kOrder2, bool kLattice>
-ACCEL_INLINE bool AxisBlock16(const uint64_t* zz, uint64_t* k, uint64_t* d, const AxisVec& av,
-                              char* dst) {
-  uint64_t wide = 0;
-  for (size_t j = 0; j < kRiceBlock; ++j) wide |= zz[j];
-  if (wide >= (uint64_t{1} << 21)) return false;
-  uint32_t z32[kRiceBlock];
-  for (size_t j = 0; j < kRiceBlock; ++j) z32[j] = static_cast<uint32_t>(zz[j]);
-  const int32_t k0 = static_cast<int32_t>(static_cast<int64_t>(*k));
-  const int32_t d0 = static_cast<int32_t>(static_cast<int64_t>(*d));
-  V8i kc = {k0, k0, k0, k0, k0, k0, k0, k0}, dc = {d0, d0, d0, d0, d0, d0, d0, d0};
-  const V8i lo = {av.klo, av.klo, av.klo, av.klo, av.klo, av.klo, av.klo, av.klo};
-  const V8i hi = {av.khi, av.khi, av.khi, av.khi, av.khi, av.khi, av.khi, av.khi};
-  const V8u one = {1, 1, 1, 1, 1, 1, 1, 1};
-  V8i kv[2], out_of_range = {0, 0, 0, 0, 0, 0, 0, 0};
-  for (int h = 0; h < 2; ++h) {
-    V8u zv;
-    std::memcpy(&zv, z32 + 8 * h, sizeof zv);
-    V8i rv = reinterpret_cast<V8i>((zv >> 1) ^ (0 - (zv & one)));
-    Prefix8(&rv);
-    if constexpr (kOrder2) {
-      V8i dv = rv + dc;
-      dc = __builtin_shuffle(dv, V8i{7, 7, 7, 7, 7, 7, 7, 7});
-      Prefix8(&dv);
-      kv[h] = dv + kc;
-    } else {
-      kv[h] = rv + kc;
-    }
-    kc = __builtin_shuffle(kv[h], V8i{7, 7, 7, 7, 7, 7, 7, 7});
-    out_of_range |= (kv[h] < lo) | (kv[h] > hi);
-  }
-  typedef uint64_t V4u64 __attribute__((vector_size(32)));
-  const V4u64 oor = reinterpret_cast<V4u64>(out_of_range);
-  if ((oor[0] | oor[1] | oor[2] | oor[3]) != 0) return false;
-  int32_t kk[kRiceBlock];
-  std::memcpy(kk, &kv[0], sizeof kv[0]);
-  std::memcpy(kk + 8, &kv[1], sizeof kv[1]);
-  for (size_t j = 0; j < kRiceBlock; ++j) {
-    const int32_t c = kLattice ? static_cast<int32_t>((kk[j] * av.scale + av.offset) >> 32) : kk[j];
-    std::memcpy(dst + j * sizeof(QSample), &c, sizeof c);
-  }
-  *k = static_cast<uint64_t>(static_cast<int64_t>(kk[kRiceBlock - 1]));
-  if constexpr (kOrder2) *d = static_cast<uint64_t>(static_cast<int64_t>(dc[0]));
-  return true;
-}
-
 // The Rice codes (parameter k <= 31) of one block of len values into zz,
 // from bit position pos of the bytes at base, which hold a whole block and an
 // 8-byte window beyond it (no end checks); returns the position after them.
-// Each code is read from the 8 bytes holding its first bit, shifted down (57
-// bits or more): unary part, stop bit and k low bits are at most 55 bits.
-// When k <= 10, two codes of at most 28 bits come from one window. A
-// function of its own, so that the loop has the registers to itself.
+// Each window is the 8 bytes holding the next bit, shifted down (57 bits or
+// more): unary part, stop bit and k low bits are at most 55 bits. A function
+// of its own, so that the loop has the registers to itself.
 ACCEL_CODEC_CLONES __attribute__((noinline)) uint64_t ReadBlockFast(const char* base, uint64_t pos,
                                                                     int k, size_t len,
                                                                     uint64_t* zz) {
@@ -1506,30 +1427,50 @@ ACCEL_CODEC_CLONES __attribute__((noinline)) uint64_t ReadBlockFast(const char* 
     }
   };
   size_t i = 0;
-  if (k <= 10) {
-    // q < t: a code of at most 28 bits, not an escape.
-    const int t = std::min(kEscapeQuotient, 28 - k);
-    const uint64_t stop = uint64_t{1} << t;
-    for (; i + 2 <= len; i += 2) {
-      uint64_t w = peek();
-      int q = __builtin_ctzll(w | stop);
-      if (__builtin_expect(q < t, 1)) {
-        zz[i] = (static_cast<uint64_t>(q) << k) | ((w >> (q + 1)) & mask);
+  // Several codes from one window: c codes of at most 57 / c bits each, i.e.
+  // q < t = 57 / c - k (and not an escape). A marker bit at the top of the
+  // window (beyond the 57 bits used) keeps it non-zero while it is shifted
+  // down. A longer code takes the general way and the next group starts
+  // after it. Codes per window as many as fit with q up to about 8.
+  auto groups = [&](auto c_const) __attribute__((always_inline)) {
+    constexpr int kC = decltype(c_const)::value;
+    const int t = std::min(kEscapeQuotient, 57 / kC - k);
+    while (i + kC <= len) {
+      uint64_t w = peek() | (uint64_t{1} << 63);
+      uint64_t used = 0;
+      int c = 0;
+#pragma GCC unroll 8
+      for (; c < kC; ++c) {
+        const int q = __builtin_ctzll(w);
+        if (__builtin_expect(q >= t, 0)) break;
+        zz[i + c] = (static_cast<uint64_t>(q) << k) | ((w >> (q + 1)) & mask);
         const uint64_t n = static_cast<uint64_t>(q) + k1;
-        pos += n;
-        w >>= n;  // 29 or more bits left in the window
-      } else {
-        one(i);
-        w = peek();
+        w >>= n;
+        used += n;
       }
-      q = __builtin_ctzll(w | stop);
-      if (__builtin_expect(q < t, 1)) {
-        zz[i + 1] = (static_cast<uint64_t>(q) << k) | ((w >> (q + 1)) & mask);
-        pos += static_cast<uint64_t>(q) + k1;
-      } else {
-        one(i + 1);
-      }
+      pos += used;
+      i += static_cast<size_t>(c);
+      if (c < kC) one(i++);
     }
+  };
+  switch (k <= 0 ? 6 : k <= 2 ? 5 : k <= 5 ? 4 : k <= 10 ? 3 : k <= 19 ? 2 : 1) {
+    case 6:
+      groups(std::integral_constant<int, 6>());
+      break;
+    case 5:
+      groups(std::integral_constant<int, 5>());
+      break;
+    case 4:
+      groups(std::integral_constant<int, 4>());
+      break;
+    case 3:
+      groups(std::integral_constant<int, 3>());
+      break;
+    case 2:
+      groups(std::integral_constant<int, 2>());
+      break;
+    default:
+      break;
   }
   for (; i < len; ++i) one(i);
   return pos;
@@ -1740,10 +1681,8 @@ Status DecodeBody(std::string_view body, size_t base_offset, int64_t first_t_ns,
           &r, m, 0, bits_offset,
           fast, [&](size_t i0, const uint64_t* zz, size_t len) __attribute__((always_inline)) {
             QSample* o = out + i0 + 1;
-            uint64_t rs[kRiceBlock];
-            UnZigZagBlock(zz, rs);
             for (size_t j = 0; j < len; ++j) {
-              const uint64_t res = rs[j];
+              const uint64_t res = static_cast<uint64_t>(UnZigZag(zz[j]));
               if constexpr (decltype(delta_t)::value) {
                 q += res;
               } else {
@@ -1797,19 +1736,12 @@ Status DecodeBody(std::string_view body, size_t base_offset, int64_t first_t_ns,
       dst += sizeof(QSample);
     };
     put(k);
-    const AxisVec av{static_cast<int32_t>(klo), static_cast<int32_t>(khi), lat_scale, lat_offset};
     const size_t stream_offset = bits_offset + r.consumed_bits() / 8;
     // One loop per predictor order and lattice use (no tests per value).
     auto decode = [&](auto order2, auto lattice) __attribute__((always_inline)) {
       return DecodeStream(
           &r, m, 1 + a, bits_offset,
           fast, [&](size_t i0, const uint64_t* zz, size_t len) __attribute__((always_inline)) {
-            if (fast && len == kRiceBlock &&
-                AxisBlock16<decltype(order2)::value, decltype(lattice)::value>(zz, &k, &d, av,
-                                                                               dst)) {
-              dst += kRiceBlock * sizeof(QSample);
-              return true;
-            }
             for (size_t j = 0; j < len; ++j) {
               if constexpr (decltype(order2)::value) {
                 d += static_cast<uint64_t>(UnZigZag(zz[j]));

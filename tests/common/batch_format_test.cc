@@ -887,5 +887,82 @@ TEST(BatchFastPathTest, DecoderPathsAgreeOnRealAndDamagedBodies) {
   EXPECT_GT(decoded, 10u);
 }
 
+// Rice codes of every quotient under every parameter, written by hand: the
+// fast reader takes several codes from one 8-byte window when they are
+// short and must hand the long ones (and escapes) to the general way at
+// exactly the right bit. x holds blocks of +r, -r pairs (the counts stay in
+// range), time, y and z are all zero.
+TEST(BatchFastPathTest, HandWrittenRiceCodesOfEveryLength) {
+  Gen g(4242);
+  const size_t n = 1 + 16 * 200;
+  for (int round = 0; round < 6; ++round) {
+    std::string body;
+    body.push_back(0);           // modes: first differences, no lattices, time against the base
+    bitio::PutVarint(&body, 1);  // time_gcd
+    bitio::PutVarint(&body, 0);  // time_base
+    for (int a = 0; a < 3; ++a) bitio::PutVarint(&body, 0);  // x, y, z first
+    std::vector<int64_t> xr;                                 // x residuals
+    bitio::BitWriter w(&body, n);
+    {
+      bitio::BitWriter::Burst bw(&w);
+      auto zero_stream = [&]() {
+        for (size_t b = 0; b + 1 < n; b += 16) {
+          bw.Reserve(8);
+          bw.Put(1, 1);  // mode 0 again: delta 0
+        }
+      };
+      zero_stream();  // time
+      int prev = 0;
+      for (size_t b = 0; b + 1 < n; b += 16) {
+        const int k = static_cast<int>(g.Uniform(0, 15));
+        const int mode = k + 1;
+        const uint64_t z1 = bitio::ZigZag(mode - prev) + 1;
+        const int nb = bitio::BitLength(z1) - 1;
+        bw.Reserve(64);
+        bw.Put(uint64_t{1} << nb, nb + 1);
+        bw.Put(z1 & ((uint64_t{1} << nb) - 1), nb);
+        prev = mode;
+        for (int j = 0; j < 16; j += 2) {
+          // An even zigzag value (+r) with quotient q, then r's negative
+          // (zigzag 2r - 1); now and then an escape (q >= 24).
+          const uint64_t q = static_cast<uint64_t>(g.Uniform(0, round < 3 ? 23 : 30));
+          uint64_t u = ((q << k) | static_cast<uint64_t>(g.Uniform(0, (int64_t{1} << k) - 1))) &
+                       ~uint64_t{1};
+          if (u == 0) u = 2;
+          for (uint64_t v : {u, u - 1}) {
+            bw.Reserve(64);
+            if ((v >> k) < 24) {
+              bw.PutUnary(v >> k);
+              bw.PutWide(v & ((uint64_t{1} << k) - 1), k);
+            } else {
+              bw.Put(0, 24);
+              const int bits = bitio::BitLength(v);
+              bw.Put(static_cast<uint64_t>(bits - 1), 6);
+              bw.PutWide(v & ~(uint64_t{1} << (bits - 1)), bits - 1);
+            }
+            xr.push_back(bitio::UnZigZag(v));
+          }
+        }
+      }
+      zero_stream();  // y
+      zero_stream();  // z
+    }
+    w.Finish();  // pads to a byte, trims the body
+    std::vector<QSample> a(n), b(n);
+    const Status sa = batch_internal::DecodeBody(body, 0, 1000, n, a.data());
+    const Status sb = batch_internal::DecodeBody(body, 0, 1000, n, b.data(), true);
+    ASSERT_EQ(sa.ToString(), sb.ToString()) << "round " << round;
+    ASSERT_TRUE(sa.ok()) << sa.ToString();
+    ASSERT_TRUE(a == b);
+    int64_t x = 0;
+    for (size_t i = 1; i < n; ++i) {
+      x += xr[i - 1];
+      ASSERT_EQ(a[i].x, x) << "round " << round << " sample " << i;
+      ASSERT_EQ(a[i].t_ns, 1000);
+      ASSERT_EQ(a[i].y, 0);
+    }
+  }
+}
+
 }  // namespace
 }  // namespace accel
