@@ -1737,6 +1737,13 @@ Status DecodeBody(std::string_view body, size_t base_offset, int64_t first_t_ns,
     };
     put(k);
     const size_t stream_offset = bits_offset + r.consumed_bits() / 8;
+    // The loops keep the index as ko = k - klo, so the range check is one
+    // comparison; the lattice takes klo into its offset (the products, exact
+    // for indices in range, are the same modulo 2^64).
+    uint64_t ko = k - static_cast<uint64_t>(klo);
+    const uint64_t lat_offset_o = static_cast<uint64_t>(klo) * static_cast<uint64_t>(lat_scale) +
+                                  static_cast<uint64_t>(lat_offset);
+    const int32_t klo32 = static_cast<int32_t>(klo);
     // One loop per predictor order and lattice use (no tests per value).
     auto decode = [&](auto order2, auto lattice) __attribute__((always_inline)) {
       return DecodeStream(
@@ -1745,21 +1752,23 @@ Status DecodeBody(std::string_view body, size_t base_offset, int64_t first_t_ns,
             for (size_t j = 0; j < len; ++j) {
               if constexpr (decltype(order2)::value) {
                 d += static_cast<uint64_t>(UnZigZag(zz[j]));
-                k += d;
+                ko += d;
               } else {
-                k += static_cast<uint64_t>(UnZigZag(zz[j]));
+                ko += static_cast<uint64_t>(UnZigZag(zz[j]));
               }
-              if (__builtin_expect(k - static_cast<uint64_t>(klo) > k_span, 0)) {
+              if (__builtin_expect(ko > k_span, 0)) {
                 bad = i0 + j + 1;
                 return false;
               }
-              const int64_t ki = static_cast<int64_t>(k);
+              int32_t c;
               if constexpr (decltype(lattice)::value) {
-                *reinterpret_cast<int32_t*>(dst) =
-                    static_cast<int32_t>((ki * lat_scale + lat_offset) >> 32);
+                c = static_cast<int32_t>(
+                    static_cast<int64_t>(ko * static_cast<uint64_t>(lat_scale) + lat_offset_o) >>
+                    32);
               } else {
-                *reinterpret_cast<int32_t*>(dst) = static_cast<int32_t>(ki);
+                c = static_cast<int32_t>(ko) + klo32;
               }
+              std::memcpy(dst, &c, sizeof c);
               dst += sizeof(QSample);
             }
             return true;
