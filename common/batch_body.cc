@@ -1441,12 +1441,14 @@ ACCEL_CODEC_CLONES __attribute__((noinline)) uint64_t ReadBlockFast(const char* 
       int c = 0;
 #pragma GCC unroll 8
       for (; c < kC; ++c) {
+        // w >> (k + 1) does not wait for q: the chain from one code to the
+        // next is the bit count and one shift.
+        const uint64_t wk = w >> k1;
         const int q = __builtin_ctzll(w);
         if (__builtin_expect(q >= t, 0)) break;
         zz[i + c] = (static_cast<uint64_t>(q) << k) | ((w >> (q + 1)) & mask);
-        const uint64_t n = static_cast<uint64_t>(q) + k1;
-        w >>= n;
-        used += n;
+        w = wk >> q;
+        used += static_cast<uint64_t>(q) + k1;
       }
       pos += used;
       i += static_cast<size_t>(c);
