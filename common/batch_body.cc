@@ -1047,18 +1047,20 @@ ACCEL_CODEC_CLONES bool TimeResidualsFast(const QSample* s, size_t m, uint64_t* 
   uint64_t any = 0, sum0 = 0, sum1 = 0;
   size_t i = 0;
   {
+    // Unsigned lanes: the differences wrap, as the scalar code's do.
+    typedef uint64_t V4u64 __attribute__((vector_size(32)));
     typedef int64_t V4q __attribute__((vector_size(32)));
     typedef uint32_t V4u __attribute__((vector_size(16)));
-    const V4q vb = {static_cast<int64_t>(base), static_cast<int64_t>(base),
-                    static_cast<int64_t>(base), static_cast<int64_t>(base)};
-    V4q vany = {0, 0, 0, 0}, vs0 = vany, vs1 = vany;
+    const V4u64 vb = {base, base, base, base};
+    V4u64 vany = {0, 0, 0, 0}, vs0 = vany, vs1 = vany;
     for (; i + 4 <= m; i += 4) {
-      V4q cur, prv;
+      V4u64 cur, prv;
       std::memcpy(&cur, qs + i + 1, sizeof cur);
       std::memcpy(&prv, qs + i, sizeof prv);
-      const V4q d0 = cur - vb, d1 = cur - prv;
+      const V4u64 d0 = cur - vb, d1 = cur - prv;
       // zigzag: (d << 1) ^ (d < 0 ? -1 : 0)
-      const V4q z0 = (d0 + d0) ^ (d0 < 0), z1 = (d1 + d1) ^ (d1 < 0);
+      const V4u64 z0 = (d0 + d0) ^ reinterpret_cast<V4u64>(reinterpret_cast<V4q>(d0) < 0);
+      const V4u64 z1 = (d1 + d1) ^ reinterpret_cast<V4u64>(reinterpret_cast<V4q>(d1) < 0);
       vany |= z0 | z1;
       vs0 += z0;
       vs1 += z1;
@@ -1067,9 +1069,9 @@ ACCEL_CODEC_CLONES bool TimeResidualsFast(const QSample* s, size_t m, uint64_t* 
       std::memcpy(r1 + i, &n1, sizeof n1);
     }
     for (int j = 0; j < 4; ++j) {
-      any |= static_cast<uint64_t>(vany[j]);
-      sum0 += static_cast<uint64_t>(vs0[j]);
-      sum1 += static_cast<uint64_t>(vs1[j]);
+      any |= vany[j];
+      sum0 += vs0[j];
+      sum1 += vs1[j];
     }
   }
   for (; i < m; ++i) {
